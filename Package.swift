@@ -1,0 +1,27 @@
+// swift-tools-version:6.0
+// Swift 6 language mode (strict concurrency) is the default for tools version 6.
+import PackageDescription
+
+let package = Package(
+    name: "gpoll-kit",
+    products: [
+        .library(name: "GPollCore", targets: ["GPollCore"]),
+        .library(name: "JUnitXML", targets: ["JUnitXML"]),
+    ],
+    targets: [
+        // The protocol as pure value types: no I/O, standard library and Foundation only.
+        .target(name: "GPollCore"),
+
+        // libxml2, for writing JUnit XML with its text writer and for schema validation in tests.
+        .systemLibrary(
+            name: "CLibXML2",
+            pkgConfig: "libxml-2.0",
+            providers: [.apt(["libxml2-dev"])]
+        ),
+        .target(name: "JUnitXML", dependencies: ["CLibXML2"]),
+
+        .testTarget(name: "GPollCoreTests", dependencies: ["GPollCore"]),
+        .testTarget(name: "SpecTests", dependencies: ["GPollCore"]),
+        .testTarget(name: "JUnitXMLTests", dependencies: ["JUnitXML", "CLibXML2"]),
+    ]
+)
