@@ -6,11 +6,16 @@ let package = Package(
     name: "gpoll-kit",
     products: [
         .library(name: "GPollCore", targets: ["GPollCore"]),
+        .library(name: "GPollSpec", targets: ["GPollSpec"]),
         .library(name: "JUnitXML", targets: ["JUnitXML"]),
     ],
     targets: [
         // The protocol as pure value types: no I/O, standard library and Foundation only.
         .target(name: "GPollCore"),
+
+        // Spec/catalog.json as Swift values (embedded, generated), and the check that
+        // the prose specification, the catalog and a case registry agree.
+        .target(name: "GPollSpec"),
 
         // libxml2, for writing JUnit XML with its text writer and for schema validation in tests.
         .systemLibrary(
@@ -21,7 +26,7 @@ let package = Package(
         .target(name: "JUnitXML", dependencies: ["CLibXML2"]),
 
         .testTarget(name: "GPollCoreTests", dependencies: ["GPollCore"]),
-        .testTarget(name: "SpecTests", dependencies: ["GPollCore"]),
+        .testTarget(name: "SpecTests", dependencies: ["GPollSpec"]),
         .testTarget(name: "JUnitXMLTests", dependencies: ["JUnitXML", "CLibXML2"]),
     ]
 )
