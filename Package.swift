@@ -8,6 +8,18 @@ let package = Package(
         .library(name: "GPollCore", targets: ["GPollCore"]),
         .library(name: "GPollSpec", targets: ["GPollSpec"]),
         .library(name: "JUnitXML", targets: ["JUnitXML"]),
+        .library(name: "GPollServer", targets: ["GPollServer"]),
+        .library(name: "GPollConformance", targets: ["GPollConformance"]),
+        .executable(name: "gpoll-server", targets: ["gpoll-server"]),
+        .executable(name: "gpoll-conform", targets: ["gpoll-conform"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
     ],
     targets: [
         // The protocol as pure value types: no I/O, standard library and Foundation only.
@@ -25,8 +37,72 @@ let package = Package(
         ),
         .target(name: "JUnitXML", dependencies: ["CLibXML2"]),
 
+        // The reference server as a library: NIO channel handler + broadcaster around GPollCore.
+        .target(
+            name: "GPollServer",
+            dependencies: [
+                "GPollCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOExtras", package: "swift-nio-extras"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .executableTarget(
+            name: "gpoll-server",
+            dependencies: [
+                "GPollServer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+
+        // The conformance tester: Spec's case registry, a raw NIO HTTP client, the runner.
+        .target(
+            name: "GPollConformance",
+            dependencies: [
+                "GPollCore",
+                "GPollSpec",
+                "JUnitXML",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ]
+        ),
+        .executableTarget(
+            name: "gpoll-conform",
+            dependencies: [
+                "GPollConformance",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+
         .testTarget(name: "GPollCoreTests", dependencies: ["GPollCore"]),
         .testTarget(name: "SpecTests", dependencies: ["GPollSpec"]),
         .testTarget(name: "JUnitXMLTests", dependencies: ["JUnitXML", "CLibXML2"]),
+        .testTarget(
+            name: "GPollServerTests",
+            dependencies: [
+                "GPollServer", "GPollCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ]
+        ),
+        .testTarget(
+            name: "GPollConformanceTests",
+            dependencies: [
+                "GPollConformance", "GPollServer", "GPollCore", "GPollSpec", "JUnitXML",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
     ]
 )

@@ -1,0 +1,1 @@
+print("gpoll-conform: not built yet")

@@ -1,0 +1,1 @@
+print("gpoll-server: not built yet")
