@@ -13,6 +13,7 @@ public struct Problem: Sendable, Hashable, CustomStringConvertible {
         case duplicateCaseID
         /// A case id not of the form `<slug>/<nnn>`, or whose slug is not its section's.
         case badCaseID
+        /// A case, or a citation in the markdown text, naming a requirement that does not exist.
         case unknownRequirement
         /// A MUST or SHOULD requirement that no non-retired case cites.
         case uncoveredRequirement
@@ -125,6 +126,12 @@ public enum CatalogValidator {
             if line.section != requirement.section {
                 let where_ = line.section.map { "section \($0)" } ?? "no numbered section"
                 problems.append(Problem(.requirementDiffers, "requirement \(line.id) is in \(where_) of the markdown but section \(requirement.section) in the catalog"))
+            }
+        }
+        let tags = Set(catalog.sections.map(\.tag))
+        for citation in document.citations where requirementsByID[citation.id] == nil && markdownRequirements[citation.id] == nil {
+            if tags.contains(String(citation.id.prefix(2))) {
+                problems.append(Problem(.unknownRequirement, "markdown line \(citation.line) cites \(citation.id), which is not a requirement"))
             }
         }
         for requirement in catalog.requirements where markdownRequirements[requirement.id] == nil {

@@ -239,7 +239,7 @@ public enum EmbeddedCatalog {
       "id": "PO-3",
       "section": 7,
       "level": "MUST",
-      "text": "A poll with nothing to deliver MUST wait; the server MUST NOT answer it before a message arrives except with 204 as sections 11 and 12 allow, or with 404 when its client is evicted."
+      "text": "A poll with nothing to deliver MUST wait: the server MUST NOT answer it before a message arrives, except with 204 as sections 11 and 12 allow or when the server shuts down."
     },
     {
       "id": "PO-4",
@@ -377,7 +377,7 @@ public enum EmbeddedCatalog {
       "id": "CP-1",
       "section": 11,
       "level": "MUST",
-      "text": "When several polls of one client are in flight, no message MUST be delivered to more than one of them."
+      "text": "When several polls of one client are in flight, a message MUST NOT be delivered to more than one of them."
     },
     {
       "id": "CP-2",
@@ -395,7 +395,7 @@ public enum EmbeddedCatalog {
       "id": "TO-2",
       "section": 12,
       "level": "MUST",
-      "text": "A poll answered 204, for a timeout or under CP-2, MUST NOT take any message: every message not yet delivered stays queued, in order, for a later poll."
+      "text": "A poll answered 204, for a timeout, under CP-2 or at shutdown, MUST NOT take any message: every message not yet delivered stays queued, in order, for a later poll."
     },
     {
       "id": "TO-3",
@@ -485,7 +485,7 @@ public enum EmbeddedCatalog {
       "id": "SE-4",
       "section": 15,
       "level": "MUST",
-      "text": "No request to a gpoll endpoint, whatever its method, query or body, MUST cause a message to be published."
+      "text": "A request to a gpoll endpoint, whatever its method, query or body, MUST NOT cause a message to be published."
     },
     {
       "id": "SE-5",

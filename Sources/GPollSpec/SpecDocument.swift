@@ -42,15 +42,24 @@ public struct SpecDocument: Sendable, Hashable {
         public var reason: String
     }
 
+    /// A requirement id mentioned anywhere in the text (in prose, rulings or
+    /// tables), other than in the requirement line that states it.
+    public struct Citation: Sendable, Hashable {
+        public var id: String
+        public var line: Int
+    }
+
     public var requirements: [RequirementLine]
     public var caseRows: [CaseRow]
     public var malformed: [MalformedLine]
+    public var citations: [Citation]
 
     /// Parses the markdown text.
     public init(markdown: String) {
         var requirements: [RequirementLine] = []
         var caseRows: [CaseRow] = []
         var malformed: [MalformedLine] = []
+        var citations: [Citation] = []
         var section: Int?
         var inAppendixB = false
 
@@ -58,6 +67,10 @@ public struct SpecDocument: Sendable, Hashable {
         for (index, rawLine) in lines.enumerated() {
             let lineNumber = index + 1
             let line = rawLine.hasSuffix("\r") ? String(rawLine.dropLast()) : String(rawLine)
+            let statedHere = line.hasPrefix("- **[") ? SpecDocument.parseRequirement(line, section: nil, line: lineNumber)?.id : nil
+            for id in SpecDocument.requirementIDs(in: line) where id != statedHere {
+                citations.append(Citation(id: id, line: lineNumber))
+            }
 
             if line.hasPrefix("## ") {
                 let heading = line.dropFirst(3)
@@ -90,6 +103,36 @@ public struct SpecDocument: Sendable, Hashable {
         self.requirements = requirements
         self.caseRows = caseRows
         self.malformed = malformed
+        self.citations = citations
+    }
+
+    /// The tokens of `line` that look like requirement ids: two uppercase ASCII
+    /// letters, `-`, digits, not preceded or followed by a letter, digit or `-`.
+    static func requirementIDs(in line: String) -> [String] {
+        let chars = Array(line.unicodeScalars)
+        func isWordy(_ c: Unicode.Scalar) -> Bool {
+            (c.properties.isAlphabetic || ("0"..."9").contains(c) || c == "-" || c == "_")
+        }
+        var ids: [String] = []
+        var i = 0
+        while i + 3 < chars.count {
+            let upper: ClosedRange<Unicode.Scalar> = "A"..."Z"
+            let digits: ClosedRange<Unicode.Scalar> = "0"..."9"
+            if upper.contains(chars[i]), upper.contains(chars[i + 1]), chars[i + 2] == "-", digits.contains(chars[i + 3]),
+               i == 0 || !isWordy(chars[i - 1]) {
+                var j = i + 3
+                while j < chars.count, digits.contains(chars[j]) { j += 1 }
+                if j == chars.count || !isWordy(chars[j]) {
+                    var token = String.UnicodeScalarView()
+                    token.append(contentsOf: chars[i..<j])
+                    ids.append(String(token))
+                }
+                i = j
+            } else {
+                i += 1
+            }
+        }
+        return ids
     }
 
     /// The number N of a `## N. Title` heading (the text after `## `).

@@ -73,6 +73,13 @@ struct ValidatorMutationTests {
         #expect(kinds(catalog: mutated).contains(.unknownRequirement))
     }
 
+    @Test("A citation in the markdown text of a requirement that does not exist")
+    func unknownCitation() {
+        let text = markdown.replacingOccurrences(of: "| DC-1, DC-2 |", with: "| DC-1, DC-3 |")
+        let found = CatalogValidator.validate(markdown: text, catalog: catalog)
+        #expect(found.contains { $0.kind == .unknownRequirement && $0.message.contains("DC-3") })
+    }
+
     @Test("A SHOULD requirement that no case checks")
     func uncoveredShould() throws {
         // CP-2 (newest poll wins) is checked by concurrent/003 only.
@@ -207,5 +214,7 @@ struct SpecDocumentTests {
         #expect(document.caseRows[0].level == .must && !document.caseRows[0].retired)
         #expect(document.caseRows[1].retired && document.caseRows[1].level == .should)
         #expect(document.caseRows[1].needs.isEmpty)
+        #expect(document.citations.map(\.id) == ["HS-3", "HS-1", "HS-2"]) // HS-3 from the malformed line
+        #expect(SpecDocument.requirementIDs(in: "see TR-1, (HS-12) and UTF-8, XHS-1, HS-1a, RFC-9110") == ["TR-1", "HS-12"])
     }
 }
