@@ -1062,7 +1062,7 @@ public enum EmbeddedCatalog {
       "needs": [
         "publish"
       ],
-      "description": "Registers client A and lets a poll of A wait. Sends A's id uppercased and with another canonical prefix; expects 404 for each while A's poll keeps waiting. Publishes m; expects A's poll to answer m.",
+      "description": "Registers client A and lets a poll of A wait (200 ms). Sends A's id uppercased and with another canonical prefix; expects 404 for each while A's poll keeps waiting. Publishes m; expects A's poll to answer m.",
       "retired": false
     },
     {
@@ -1138,7 +1138,7 @@ public enum EmbeddedCatalog {
         "publish",
         "client-buffer"
       ],
-      "description": "Registers a client and lets a poll wait; publishes B + 1 messages; expects the waiting poll to answer the first, then B polls to answer the other B in order.",
+      "description": "Registers a client and sends a poll; 200 ms later, with the poll waiting, publishes B + 1 messages; expects the waiting poll to answer the first, then B further polls to answer the other B in order, with no eviction.",
       "retired": false
     },
     {
@@ -1304,7 +1304,7 @@ public enum EmbeddedCatalog {
       "needs": [
         "publish"
       ],
-      "description": "Registers a client and sends two polls of it on two connections; publishes m1 and m2, re-polling after each answer until both arrived; expects each of m1 and m2 exactly once across all answers, and every 204 empty.",
+      "description": "Registers a client and sends two polls of it on two connections, 200 ms apart; publishes m1, then m2; after each 200 answer polls again on that connection, and lets a connection rest after a 204. Expects each of m1 and m2 exactly once across all answers, and every 204 with an empty body.",
       "retired": false
     },
     {
@@ -1319,7 +1319,7 @@ public enum EmbeddedCatalog {
       "needs": [
         "publish"
       ],
-      "description": "Registers a client and sends ten polls of it at once; publishes ten messages one by one, re-polling after every answer; expects each message exactly once across all answers.",
+      "description": "Registers a client and sends ten polls of it at once on ten connections; publishes ten messages, each after the previous one was answered, and polls again after each 200 answer (not after a 204); expects each message exactly once across all answers.",
       "retired": false
     },
     {
@@ -1571,7 +1571,7 @@ public enum EmbeddedCatalog {
       "needs": [
         "publish"
       ],
-      "description": "With publish headers given, publishes without them and expects 401, 403 or a refused connection, and no delivery to a registered client. Without publish headers, expects the publish URL's host to be a loopback address.",
+      "description": "With publish headers given: registers a client, publishes x without the headers and expects 401, 403 or a refused connection; then publishes m with the headers and expects the client's poll to answer m, not x. Without publish headers: expects the publish URL's host to be a loopback address.",
       "retired": false
     },
     {
