@@ -167,7 +167,7 @@ public enum EmbeddedCatalog {
       "id": "HS-1",
       "section": 5,
       "level": "MUST",
-      "text": "A request whose V is absent or shorter than 10 bytes MUST register a new client and be answered 200 with a body that is a JSON object whose member `client-id` is a string holding the new client's id."
+      "text": "A request whose V is absent or shorter than 10 bytes MUST register a new client and be answered 200 with a body that is a JSON object whose member `client-id` is a string holding the new client's id, unless the client limit applies (RL-7)."
     },
     {
       "id": "HS-2",
@@ -473,7 +473,7 @@ public enum EmbeddedCatalog {
       "id": "SE-2",
       "section": 15,
       "level": "MUST",
-      "text": "A server MUST NOT send a client's id in any response other than that client's handshake response."
+      "text": "A server MUST NOT put a client's id in any response other than that client's handshake response and responses to requests that themselves contain the id."
     },
     {
       "id": "SE-3",
