@@ -35,6 +35,8 @@ public enum JUnitXMLWriter {
             throw JUnitXMLError.libxml2(function: "xmlBufferCreate", code: -1)
         }
         defer { xmlBufferFree(buffer) }
+        // libxml2 2.9 defaults to exact-size growth, quadratic for big reports.
+        xmlBufferSetAllocationScheme(buffer, XML_BUFFER_ALLOC_DOUBLEIT)
         guard let raw = xmlNewTextWriterMemory(buffer, 0) else {
             throw JUnitXMLError.libxml2(function: "xmlNewTextWriterMemory", code: -1)
         }

@@ -79,3 +79,25 @@ import Testing
         }
     }
 }
+
+extension SanitizeTests {
+    /// The byte-level sanitiser agrees with a plain per-scalar reference.
+    @Test func agreesWithScalarReference() {
+        func reference(_ s: String) -> String {
+            var out = ""
+            for u in s.unicodeScalars {
+                if !XMLText.isForbidden(u) { out.unicodeScalars.append(u) }
+                else if u.value < 0x20 { out += "\\x" + (u.value < 0x10 ? "0" : "") + String(u.value, radix: 16, uppercase: true) }
+                else { out += "\\u{" + String(u.value, radix: 16, uppercase: true) + "}" }
+            }
+            return out
+        }
+        let pieces = Hostile.all + ["\u{EF}", "\u{FFFD}\u{FFFE}", "\u{FEFF}", "\u{FFBE}", "\u{EFBF}", "x\u{FFFF}", "\u{FFFF}\u{0}", "\u{FFFE}"]
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<500 {
+            let s = (0..<Int.random(in: 0...8, using: &generator)).map { _ in pieces.randomElement(using: &generator)! }.joined()
+            #expect(XMLText.sanitize(s) == reference(s), "\(s.debugDescription)")
+        }
+        #expect(XMLText.sanitize(Hostile.long) == reference(Hostile.long))
+    }
+}
