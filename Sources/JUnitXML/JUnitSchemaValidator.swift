@@ -17,6 +17,9 @@ public enum JUnitSchemaValidator {
     ///   libxml2 fails otherwise (e.g. out of memory).
     public static func validate(xml: [UInt8], schemaPath: String) throws -> [String] {
         ensureLibXML2Initialised()
+        guard xml.count <= Int(Int32.max) else {
+            return ["document too large for libxml2 (\(xml.count) bytes)"]
+        }
         let sink = MessageSink()
         let sinkPointer = Unmanaged.passUnretained(sink).toOpaque()
 
