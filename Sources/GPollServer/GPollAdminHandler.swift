@@ -122,7 +122,7 @@ public final class GPollAdminHandler: ChannelInboundHandler, RemovableChannelHan
             )
         })
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         return (try? encoder.encode(report)) ?? Data("{}".utf8)
     }
 }
