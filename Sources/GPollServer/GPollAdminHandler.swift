@@ -39,6 +39,7 @@ public final class GPollAdminHandler: ChannelInboundHandler, RemovableChannelHan
         switch unwrapInboundIn(data) {
         case .head(let head):
             request = classify(head)
+            if case .publishing = request { context.continueIfExpected(head) }
         case .body(var chunk):
             guard case .publishing(let endpoint, var body, let keepAlive) = request else { return }
             if (body?.readableBytes ?? 0) + chunk.readableBytes > maximumMessageBytes {

@@ -68,7 +68,11 @@ public final class GPollHTTPHandler: ChannelInboundHandler, RemovableChannelHand
         switch (part, request) {
         case (.head(let head), _):
             request = classify(head)
-            if case .forwarding = request { context.fireChannelRead(data) }
+            switch request {
+            case .forwarding: context.fireChannelRead(data)
+            case .gpoll: context.continueIfExpected(head)
+            case .idle, .reject: break
+            }
         case (.body, .forwarding):
             context.fireChannelRead(data)
         case (.body, _):

@@ -34,6 +34,15 @@ struct GPollResponse {
 }
 
 extension ChannelHandlerContext {
+    /// Answers `Expect: 100-continue` at once, so that a client waiting for it (curl
+    /// does so for bodies over 1 KiB) sends its body now instead of after a delay.
+    func continueIfExpected(_ head: HTTPRequestHead) {
+        guard head.version == .http1_1,
+              head.headers[canonicalForm: "expect"].contains(where: { $0.lowercased() == "100-continue" })
+        else { return }
+        self.writeAndFlush(NIOAny(HTTPServerResponsePart.head(HTTPResponseHead(version: .http1_1, status: .continue))), promise: nil)
+    }
+
     /// Writes and flushes `response`; without keep-alive, closes the connection once it is written.
     /// `promise` learns whether the whole response reached the socket.
     func writeResponse(_ response: GPollResponse, keepAlive: ConnectionReuse, promise: EventLoopPromise<Void>? = nil) {

@@ -211,4 +211,23 @@ struct ServerTests {
             await waiter.close()
         }
     }
+
+    @Test("Expect: 100-continue is answered, so a publish body arrives without delay")
+    func expectContinue() async throws {
+        try await withServer { server in
+            let connection = try await server.connect()
+            let id = try await server.handshake(connection)
+            let admin = try await server.connectAdmin()
+            // Send only the head: the body follows once 100 Continue arrived.
+            let body = [UInt8](repeating: 0x62, count: 2000)
+            let responses = admin.sendRaw(Array("POST /publish HTTP/1.1\r\nHost: a\r\nContent-Length: 2000\r\nExpect: 100-continue\r\n\r\n".utf8), responses: 2)
+            let interim = try await responses[0].get()
+            #expect(interim.status == .continue)
+            _ = admin.sendRaw(body, responses: 0)
+            #expect(try await responses[1].get().status == .noContent)
+            #expect(try await connection.request(server.pollTarget(id)).body == body)
+            await admin.close()
+            await connection.close()
+        }
+    }
 }

@@ -44,7 +44,7 @@ final class TestConnection: Sendable {
                     if let tls { try pipeline.addHandler(NIOSSLClientHandler(context: tls, serverHostname: "localhost")) }
                     try pipeline.addHandler(HTTPRequestEncoder())
                     try pipeline.addHandler(RawRequestGate())
-                    try pipeline.addHandler(ByteToMessageHandler(HTTPResponseDecoder(leftOverBytesStrategy: .dropBytes)))
+                    try pipeline.addHandler(ByteToMessageHandler(HTTPResponseDecoder(leftOverBytesStrategy: .dropBytes, informationalResponseStrategy: .forward)))
                     try pipeline.addHandler(ResponseCollector())
                 }
             }
@@ -162,6 +162,9 @@ final class ResponseCollector: ChannelInboundHandler, RemovableChannelHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
+        case .head(let head) where head.status.code < 200 && head.status != .switchingProtocols:
+            // An interim response has no body and no end: hand it out as it is.
+            if !waiting.isEmpty { waiting.removeFirst().succeed(TestResponse(status: head.status, headers: head.headers, body: [])) }
         case .head(let head):
             self.head = head
             body = []
