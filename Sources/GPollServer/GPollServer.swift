@@ -48,7 +48,7 @@ public final class GPollServer: Service, Sendable {
         var problems = configuration.problems
         if endpoints.isEmpty { problems.append("at least one endpoint is needed") }
         guard problems.isEmpty else { throw GPollConfigurationError(problems: problems) }
-        self.router = try GPollRouter(endpoints)
+        self.router = try GPollRouter(endpoints, logger: logger)
         self.configuration = configuration
         self.group = eventLoopGroup
         self.logger = logger
