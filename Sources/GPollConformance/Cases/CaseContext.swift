@@ -1,0 +1,212 @@
+import GPollCore
+import Synchronization
+
+/// How a case ends early: a broken expectation or an inability to run.
+public enum CaseStop: Error, Sendable {
+    case broken(Finding)
+    case couldNotRun(String)
+}
+
+/// Which endpoint a helper talks to.
+public enum EndpointChoice: Sendable {
+    case primary
+    case second
+}
+
+/// What a running case is given: connections, the harness helpers and the checks.
+/// Every helper records into the case's transcript.
+public final class CaseContext: Sendable {
+    public let settings: Settings
+    public let transcript: Transcript
+    public let caseID: String
+    /// Unique to this case and run, so a case recognises its own messages.
+    public let prefix: String
+    private let client: WireClient
+    private let catalog: CatalogView
+    private let caseLevel: CatalogView.Level
+    private let connections = Mutex<[WireConnection]>([])
+    private let messageCounter = Mutex(0)
+
+    init(settings: Settings, client: WireClient, catalog: CatalogView, caseID: String, caseLevel: CatalogView.Level,
+         transcript: Transcript, prefix: String) {
+        self.settings = settings
+        self.client = client
+        self.catalog = catalog
+        self.caseID = caseID
+        self.caseLevel = caseLevel
+        self.transcript = transcript
+        self.prefix = prefix
+    }
+
+    /// How long to wait for an answer the server owes at once (handshake, 404, publish).
+    public var prompt: Duration { min(.seconds(5), settings.caseTimeout / 2) }
+    /// How long to wait for something the server owes eventually (a message after a publish).
+    public var patience: Duration { min(.seconds(5), settings.caseTimeout / 2) }
+    /// How long to watch for something that must not happen.
+    public var settle: Duration { settings.settle }
+    public var clientBuffer: Int { settings.clientBuffer }
+
+    public func endpoint(_ which: EndpointChoice) -> Endpoint {
+        switch which {
+        case .primary: return settings.pollURL
+        case .second: return settings.secondEndpoint ?? settings.pollURL
+        }
+    }
+
+    // MARK: Connections
+
+    public func connect(_ which: EndpointChoice = .primary) async throws -> WireConnection {
+        try await open(endpoint(which))
+    }
+
+    private func open(_ endpoint: Endpoint) async throws -> WireConnection {
+        do {
+            let connection = try await client.connect(to: endpoint, transcript: transcript)
+            connections.withLock { $0.append(connection) }
+            return connection
+        } catch {
+            throw CaseStop.couldNotRun("\(error)")
+        }
+    }
+
+    /// Closes every connection the case opened (its polls are then withdrawn).
+    func closeAll() async {
+        for connection in connections.withLock({ $0 }) { await connection.close() }
+    }
+
+    // MARK: Requests
+
+    /// The request target for a raw `client-id` text (already percent-encoded).
+    public func target(clientID: String?, on which: EndpointChoice = .primary) -> [UInt8] {
+        endpoint(which).target(clientID: clientID.map { Array($0.utf8) })
+    }
+
+    /// Sends a GET with the given raw `client-id` text and awaits the answer within `prompt`.
+    public func get(clientID: String?, on connection: WireConnection, within: Duration? = nil) async throws -> WireEvent {
+        let target = connection.endpoint.target(clientID: clientID.map { Array($0.utf8) })
+        return try await send(WireRequest(target: target), on: connection, within: within ?? prompt)
+    }
+
+    public func send(_ request: WireRequest, on connection: WireConnection, within: Duration) async throws -> WireEvent {
+        do {
+            try await connection.send(request)
+        } catch {
+            throw CaseStop.couldNotRun("\(error)")
+        }
+        return await connection.next(within: within)
+    }
+
+    /// Registers a client the canonical way (`client-id=0`) and returns its id, judging
+    /// the answer only as far as every later step depends on it.
+    public func handshake(_ which: EndpointChoice = .primary, on connection: WireConnection? = nil,
+                          requirement: String? = nil) async throws -> ClientID {
+        let connection = try await { if let connection { return connection }; return try await connect(which) }()
+        let event = try await get(clientID: "0", on: connection)
+        let response = try expectStatus(event, 200, requirement: requirement, what: "a handshake (client-id=0)")
+        switch HandshakeBody.decode(response.body) {
+        case .success(let id): return id
+        case .failure(let error):
+            throw CaseStop.broken(finding(requirement, expected: "a JSON object whose member client-id is a valid id",
+                                          actual: "\(error): \(Transcript.escape(response.body, limit: 120))"))
+        }
+    }
+
+    /// Sends a poll for `id` without waiting for its answer.
+    public func startPoll(_ id: ClientID, on connection: WireConnection) async throws {
+        let target = connection.endpoint.target(clientID: percentEncodedID(id))
+        do { try await connection.send(WireRequest(target: target)) } catch { throw CaseStop.couldNotRun("\(error)") }
+    }
+
+    /// `$` sent as `%24`, as a careful client does; a server must decode it.
+    public func percentEncodedID(_ id: ClientID) -> [UInt8] {
+        Array(id.description.replacingOccurrences(of: "$", with: "%24").utf8)
+    }
+
+    /// Polls and waits up to `within` (default: `patience`).
+    public func poll(_ id: ClientID, on connection: WireConnection, within: Duration? = nil) async throws -> WireEvent {
+        try await startPoll(id, on: connection)
+        return await connection.next(within: within ?? patience)
+    }
+
+    // MARK: Messages and publishing
+
+    /// A message unique to this case: `<prefix>-<n>` plus optional padding.
+    public func message(_ label: String? = nil) -> [UInt8] {
+        let n = messageCounter.withLock { value in value += 1; return value }
+        return Array("\(prefix)-\(label ?? String(n))".utf8)
+    }
+
+    /// Publishes through the harness interface; a non-2xx answer or no answer is an
+    /// ERROR outcome (the harness, not the protocol, failed).
+    public func publish(_ body: [UInt8], to which: EndpointChoice = .primary) async throws {
+        let url: Endpoint?
+        switch which {
+        case .primary: url = settings.publishURL
+        case .second: url = settings.secondPublishURL
+        }
+        guard let url else { throw CaseStop.couldNotRun("no publish URL for this endpoint") }
+        let connection = try await open(url)
+        let request = WireRequest(method: "POST", target: url.plainTarget, headers: settings.publishHeaders, body: body)
+        let event = try await send(request, on: connection, within: settings.caseTimeout)
+        await connection.close()
+        guard let response = event.response else {
+            throw CaseStop.couldNotRun("publish URL \(url) gave \(event.summary)")
+        }
+        guard (200..<300).contains(response.status) else {
+            throw CaseStop.couldNotRun("publish URL \(url) answered \(response.status)")
+        }
+    }
+
+    // MARK: Checks
+
+    func finding(_ requirement: String?, expected: String, actual: String) -> Finding {
+        let level = requirement.flatMap { catalog.requirement($0)?.level } ?? caseLevel
+        return Finding(requirement: requirement, level: level, expected: expected, actual: actual)
+    }
+
+    /// Ends the case with a broken expectation unless `condition` holds. The level
+    /// (FAIL for MUST, WARN for SHOULD) is the cited requirement's.
+    public func check(_ condition: Bool, _ requirement: String?, expected: String, actual: @autoclosure () -> String) throws {
+        if !condition { throw CaseStop.broken(finding(requirement, expected: expected, actual: actual())) }
+    }
+
+    public func fail(_ requirement: String?, expected: String, actual: String) -> CaseStop {
+        .broken(finding(requirement, expected: expected, actual: actual))
+    }
+
+    /// The response, if the event is one with the expected status.
+    @discardableResult
+    public func expectStatus(_ event: WireEvent, _ status: Int, requirement: String?, what: String) throws -> WireResponse {
+        guard let response = event.response, response.status == status else {
+            throw CaseStop.broken(finding(requirement, expected: "\(status) for \(what)", actual: event.summary))
+        }
+        return response
+    }
+
+    /// Expects a 200 whose body is exactly `message`.
+    public func expectMessage(_ event: WireEvent, _ message: [UInt8], requirement: String?) throws {
+        let response = try expectStatus(event, 200, requirement: requirement,
+                                        what: "a poll owed '\(Transcript.escape(message, limit: 60))'")
+        try check(response.body == message, requirement,
+                  expected: "the body '\(Transcript.escape(message, limit: 80))' (\(message.count) bytes)",
+                  actual: "'\(Transcript.escape(response.body, limit: 80))' (\(response.body.count) bytes)")
+    }
+
+    /// Expects that nothing arrives within `settle`: no response, no close.
+    public func expectQuiet(_ connection: WireConnection, requirement: String?, what: String) async throws {
+        let event = await connection.next(within: settle)
+        guard case .timedOut = event else {
+            throw CaseStop.broken(finding(requirement, expected: "nothing yet for \(what)", actual: event.summary))
+        }
+    }
+
+    public func note(_ text: String) { transcript.note(text) }
+
+    /// Sleeps for a deployment-defined span (T or E) that no request can shorten.
+    public func wait(_ duration: Duration) async throws {
+        note("waiting \(duration)")
+        try await Task.sleep(for: duration)
+    }
+}
+
+import Foundation
