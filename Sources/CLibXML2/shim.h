@@ -8,4 +8,5 @@
 #include <libxml/xmlschemas.h>
 #include <libxml/parser.h>
 #include <libxml/tree.h>
+#include <libxml/xmlerror.h>
 #endif

@@ -1,2 +1,0 @@
-// Placeholder until the JUnit writer lands; replaced by the JUnit work.
-enum JUnitXMLPlaceholder {}
