@@ -59,6 +59,9 @@ public final class CaseContext: Sendable {
         try await open(endpoint(which))
     }
 
+    /// A connection to any URL (a publish URL without credentials, for instance).
+    public func client_connect(_ endpoint: Endpoint) async throws -> WireConnection { try await open(endpoint) }
+
     private func open(_ endpoint: Endpoint) async throws -> WireConnection {
         do {
             let connection = try await client.connect(to: endpoint, transcript: transcript)
@@ -111,9 +114,9 @@ public final class CaseContext: Sendable {
         }
     }
 
-    /// Sends a poll for `id` without waiting for its answer.
-    public func startPoll(_ id: ClientID, on connection: WireConnection) async throws {
-        let target = connection.endpoint.target(clientID: percentEncodedID(id))
+    /// Sends a poll for `id` (as `R$U`, or as the given raw text) without waiting for its answer.
+    public func startPoll(_ id: ClientID, on connection: WireConnection, text: String? = nil) async throws {
+        let target = connection.endpoint.target(clientID: Array((text ?? id.description).utf8))
         do { try await connection.send(WireRequest(target: target)) } catch { throw CaseStop.couldNotRun("\(error)") }
     }
 
@@ -123,8 +126,8 @@ public final class CaseContext: Sendable {
     }
 
     /// Polls and waits up to `within` (default: `patience`).
-    public func poll(_ id: ClientID, on connection: WireConnection, within: Duration? = nil) async throws -> WireEvent {
-        try await startPoll(id, on: connection)
+    public func poll(_ id: ClientID, on connection: WireConnection, text: String? = nil, within: Duration? = nil) async throws -> WireEvent {
+        try await startPoll(id, on: connection, text: text)
         return await connection.next(within: within ?? patience)
     }
 
@@ -138,7 +141,7 @@ public final class CaseContext: Sendable {
 
     /// Publishes through the harness interface; a non-2xx answer or no answer is an
     /// ERROR outcome (the harness, not the protocol, failed).
-    public func publish(_ body: [UInt8], to which: EndpointChoice = .primary) async throws {
+    public func publish(_ body: [UInt8], to which: EndpointChoice = .primary, contentType: String? = nil) async throws {
         let url: Endpoint?
         switch which {
         case .primary: url = settings.publishURL
@@ -146,7 +149,9 @@ public final class CaseContext: Sendable {
         }
         guard let url else { throw CaseStop.couldNotRun("no publish URL for this endpoint") }
         let connection = try await open(url)
-        let request = WireRequest(method: "POST", target: url.plainTarget, headers: settings.publishHeaders, body: body)
+        var headers = settings.publishHeaders
+        if let contentType { headers.append(("Content-Type", contentType)) }
+        let request = WireRequest(method: "POST", target: url.plainTarget, headers: headers, body: body)
         let event = try await send(request, on: connection, within: settings.caseTimeout)
         await connection.close()
         guard let response = event.response else {

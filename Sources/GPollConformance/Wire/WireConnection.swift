@@ -56,6 +56,14 @@ public final class WireConnection: Sendable {
         return event
     }
 
+    /// As ``next(within:)``, but records nothing when the wait times out (for polling
+    /// several connections in short slices).
+    public func nextQuietly(within timeout: Duration) async -> WireEvent {
+        let collector = self.collector
+        let amount = TimeAmount.nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000 + Int64(timeout.components.attoseconds / 1_000_000_000))
+        return (try? await channel.eventLoop.flatSubmit { collector.next(timeout: amount) }.get()) ?? .closed
+    }
+
     /// Send, then await the response.
     public func exchange(_ request: WireRequest, within timeout: Duration) async throws -> WireEvent {
         try await send(request)
