@@ -1,0 +1,257 @@
+/// One disagreement between the specification text, the catalog and a case registry.
+public struct Problem: Sendable, Hashable, CustomStringConvertible {
+    public enum Kind: String, Sendable, Hashable, CaseIterable {
+        /// A line in the markdown that looks like a requirement or a case row but is malformed.
+        case malformedLine
+        /// Two sections with the same number, tag or slug, or a malformed section.
+        case badSection
+        case duplicateRequirementID
+        /// A requirement id that is not `TAG-n`, or whose tag is not its section's.
+        case badRequirementID
+        /// A requirement whose section is not in the catalog's sections.
+        case unknownSection
+        case duplicateCaseID
+        /// A case id not of the form `<slug>/<nnn>`, or whose slug is not its section's.
+        case badCaseID
+        case unknownRequirement
+        /// A MUST or SHOULD requirement that no non-retired case cites.
+        case uncoveredRequirement
+        /// A case whose level differs from its requirements' level, cites several
+        /// levels or none, or has the level MAY.
+        case levelMismatch
+        case unknownNeed
+        /// A case with no requirement, a duplicate requirement or need, or an empty title or description.
+        case incompleteCase
+        case requirementMissingFromCatalog
+        case requirementMissingFromMarkdown
+        /// A requirement whose level, sentence or section differs between markdown and catalog.
+        case requirementDiffers
+        case caseMissingFromCatalog
+        case caseMissingFromMarkdown
+        /// A case whose Appendix B row differs from its catalog entry.
+        case caseDiffers
+        /// A registry id that is not in the catalog, or is retired there, or is listed twice.
+        case registryUnknownCase
+        /// A non-retired catalog case that the registry lacks.
+        case registryMissingCase
+    }
+
+    public var kind: Kind
+    /// A readable explanation, naming the ids concerned.
+    public var message: String
+
+    public init(_ kind: Kind, _ message: String) {
+        self.kind = kind
+        self.message = message
+    }
+
+    public var description: String { "\(kind.rawValue): \(message)" }
+}
+
+/// Checks that `gpoll-1.md`, `catalog.json` and, optionally, the case registry
+/// of a conformance tool agree with each other and with the catalog rules.
+public enum CatalogValidator {
+    /// Returns every problem found; an empty list means all is consistent.
+    ///
+    /// - Parameters:
+    ///   - markdown: the text of `Spec/gpoll-1.md`.
+    ///   - catalog: the decoded `Spec/catalog.json`.
+    ///   - registry: the case ids a conformance tool implements, if it should be checked too.
+    public static func validate(markdown: String, catalog: Catalog, registry: [String]? = nil) -> [Problem] {
+        var problems: [Problem] = []
+        let document = SpecDocument(markdown: markdown)
+
+        for line in document.malformed {
+            problems.append(Problem(.malformedLine, "line \(line.line) \(line.reason): \(line.text)"))
+        }
+
+        // Sections.
+        var sectionsByNumber: [Int: Section] = [:]
+        var seenTags: Set<String> = [], seenSlugs: Set<String> = []
+        for section in catalog.sections {
+            if sectionsByNumber[section.number] != nil {
+                problems.append(Problem(.badSection, "section number \(section.number) is listed twice"))
+            }
+            if !seenTags.insert(section.tag).inserted {
+                problems.append(Problem(.badSection, "section tag \(section.tag) is listed twice"))
+            }
+            if !seenSlugs.insert(section.slug).inserted {
+                problems.append(Problem(.badSection, "section slug \(section.slug) is listed twice"))
+            }
+            if !isSlug(section.slug) {
+                problems.append(Problem(.badSection, "section \(section.number) has slug \"\(section.slug)\", which is not lowercase letters"))
+            }
+            sectionsByNumber[section.number] = sectionsByNumber[section.number] ?? section
+        }
+
+        // Requirements in the catalog.
+        var requirementsByID: [String: Requirement] = [:]
+        for requirement in catalog.requirements {
+            if requirementsByID[requirement.id] != nil {
+                problems.append(Problem(.duplicateRequirementID, "requirement \(requirement.id) is listed twice in the catalog"))
+                continue
+            }
+            requirementsByID[requirement.id] = requirement
+            if !SpecDocument.isRequirementID(requirement.id) {
+                problems.append(Problem(.badRequirementID, "requirement id \"\(requirement.id)\" is not of the form TAG-n"))
+            }
+            if let section = sectionsByNumber[requirement.section] {
+                if !requirement.id.hasPrefix(section.tag + "-") {
+                    problems.append(Problem(.badRequirementID, "requirement \(requirement.id) is in section \(section.number), whose tag is \(section.tag)"))
+                }
+            } else {
+                problems.append(Problem(.unknownSection, "requirement \(requirement.id) names section \(requirement.section), which the catalog does not list"))
+            }
+        }
+
+        // Requirements in the markdown against the catalog.
+        var markdownRequirements: [String: SpecDocument.RequirementLine] = [:]
+        for line in document.requirements {
+            if let first = markdownRequirements[line.id] {
+                problems.append(Problem(.duplicateRequirementID, "requirement \(line.id) is stated twice in the markdown (lines \(first.line) and \(line.line))"))
+                continue
+            }
+            markdownRequirements[line.id] = line
+            guard let requirement = requirementsByID[line.id] else {
+                problems.append(Problem(.requirementMissingFromCatalog, "requirement \(line.id) (markdown line \(line.line)) is not in the catalog"))
+                continue
+            }
+            if line.level != requirement.level {
+                problems.append(Problem(.requirementDiffers, "requirement \(line.id) is \(line.levelWord) in the markdown but \(requirement.level.rawValue) in the catalog"))
+            }
+            if line.text != requirement.text {
+                problems.append(Problem(.requirementDiffers, "requirement \(line.id) has a different sentence in the markdown (line \(line.line)) and in the catalog"))
+            }
+            if line.section != requirement.section {
+                let where_ = line.section.map { "section \($0)" } ?? "no numbered section"
+                problems.append(Problem(.requirementDiffers, "requirement \(line.id) is in \(where_) of the markdown but section \(requirement.section) in the catalog"))
+            }
+        }
+        for requirement in catalog.requirements where markdownRequirements[requirement.id] == nil {
+            problems.append(Problem(.requirementMissingFromMarkdown, "requirement \(requirement.id) is in the catalog but not in the markdown"))
+        }
+
+        // Cases.
+        var casesByID: [String: Case] = [:]
+        var citedBy: [String: [String]] = [:]
+        for item in catalog.cases {
+            if casesByID[item.id] != nil {
+                problems.append(Problem(.duplicateCaseID, "case \(item.id) is listed twice in the catalog"))
+                continue
+            }
+            casesByID[item.id] = item
+            problems += checkCase(item, sections: sectionsByNumber, requirements: requirementsByID)
+            if !item.retired {
+                for id in item.requirements { citedBy[id, default: []].append(item.id) }
+            }
+        }
+        for requirement in catalog.requirements where requirement.level != .may && citedBy[requirement.id] == nil {
+            problems.append(Problem(.uncoveredRequirement, "\(requirement.level.rawValue) requirement \(requirement.id) is checked by no case"))
+        }
+
+        // Cases in Appendix B against the catalog.
+        var rowsByID: [String: SpecDocument.CaseRow] = [:]
+        for row in document.caseRows {
+            if rowsByID[row.id] != nil {
+                problems.append(Problem(.duplicateCaseID, "case \(row.id) is listed twice in Appendix B"))
+                continue
+            }
+            rowsByID[row.id] = row
+            guard let item = casesByID[row.id] else {
+                problems.append(Problem(.caseMissingFromCatalog, "case \(row.id) (Appendix B, line \(row.line)) is not in the catalog"))
+                continue
+            }
+            var differences: [String] = []
+            if row.title != item.title { differences.append("title") }
+            if row.level != item.level { differences.append("level") }
+            if row.retired != item.retired { differences.append("retired") }
+            if row.requirements != item.requirements { differences.append("requirements") }
+            if row.needs != item.needs.map(\.rawValue) { differences.append("needs") }
+            if !differences.isEmpty {
+                problems.append(Problem(.caseDiffers, "case \(row.id) differs between Appendix B (line \(row.line)) and the catalog in: \(differences.joined(separator: ", "))"))
+            }
+        }
+        for item in catalog.cases where rowsByID[item.id] == nil {
+            problems.append(Problem(.caseMissingFromMarkdown, "case \(item.id) is in the catalog but not in Appendix B"))
+        }
+
+        // The registry of a conformance tool.
+        if let registry {
+            var seen: Set<String> = []
+            for id in registry {
+                if !seen.insert(id).inserted {
+                    problems.append(Problem(.registryUnknownCase, "the registry lists case \(id) twice"))
+                } else if let item = casesByID[id] {
+                    if item.retired {
+                        problems.append(Problem(.registryUnknownCase, "the registry implements case \(id), which the catalog retired"))
+                    }
+                } else {
+                    problems.append(Problem(.registryUnknownCase, "the registry implements case \(id), which is not in the catalog"))
+                }
+            }
+            for item in catalog.activeCases where !seen.contains(item.id) {
+                problems.append(Problem(.registryMissingCase, "case \(item.id) is in the catalog but the registry does not implement it"))
+            }
+        }
+        return problems
+    }
+
+    static func checkCase(_ item: Case, sections: [Int: Section], requirements: [String: Requirement]) -> [Problem] {
+        var problems: [Problem] = []
+        let id = item.id
+        let parts = id.split(separator: "/", omittingEmptySubsequences: false)
+        if parts.count != 2 || !isSlug(parts[0]) || parts[1].count != 3
+            || !parts[1].allSatisfy({ $0.isASCII && $0.isNumber }) || parts[1] == "000" {
+            problems.append(Problem(.badCaseID, "case id \"\(id)\" is not of the form <slug>/<nnn> (nnn from 001)"))
+        } else if let section = sections[item.section] {
+            if section.slug != String(parts[0]) {
+                problems.append(Problem(.badCaseID, "case \(id) is in section \(item.section), whose slug is \(section.slug)"))
+            }
+        }
+        if sections[item.section] == nil {
+            problems.append(Problem(.unknownSection, "case \(id) names section \(item.section), which the catalog does not list"))
+        }
+        if item.title.trimmingWhitespace.isEmpty || item.description.trimmingWhitespace.isEmpty {
+            problems.append(Problem(.incompleteCase, "case \(id) has an empty title or description"))
+        }
+        if item.requirements.isEmpty {
+            problems.append(Problem(.incompleteCase, "case \(id) cites no requirement"))
+        }
+        if Set(item.requirements).count != item.requirements.count {
+            problems.append(Problem(.incompleteCase, "case \(id) cites a requirement twice"))
+        }
+        if Set(item.needs).count != item.needs.count {
+            problems.append(Problem(.incompleteCase, "case \(id) names a need twice"))
+        }
+        for need in item.needs where !need.isKnown {
+            let vocabulary = Need.known.map(\.rawValue).joined(separator: ", ")
+            problems.append(Problem(.unknownNeed, "case \(id) needs \"\(need.rawValue)\", which is not one of: \(vocabulary)"))
+        }
+        if item.level == .may {
+            problems.append(Problem(.levelMismatch, "case \(id) has level MAY; a case is MUST or SHOULD"))
+        }
+        var levels: Set<Level> = []
+        for requirementID in item.requirements {
+            guard let requirement = requirements[requirementID] else {
+                // A retired case may cite a requirement a later version withdrew.
+                if !item.retired {
+                    problems.append(Problem(.unknownRequirement, "case \(id) cites \(requirementID), which is not a requirement"))
+                }
+                continue
+            }
+            levels.insert(requirement.level)
+            if requirement.level != item.level {
+                problems.append(Problem(.levelMismatch, "case \(id) is \(item.level.rawValue) but cites \(requirementID), a \(requirement.level.rawValue) requirement"))
+            }
+        }
+        if levels.count > 1 {
+            let names = Level.allCases.filter(levels.contains).map(\.rawValue).joined(separator: " and ")
+            problems.append(Problem(.levelMismatch, "case \(id) cites requirements of several levels (\(names)); a case checks one level"))
+        }
+        return problems
+    }
+
+    static func isSlug<S: StringProtocol>(_ slug: S) -> Bool {
+        !slug.isEmpty && slug.allSatisfy { $0.isASCII && $0.isLowercase }
+    }
+}
