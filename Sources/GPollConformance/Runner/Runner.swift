@@ -81,7 +81,8 @@ public struct ConformanceRunner: Sendable {
                     results[result.id] = result
                     onResult(result)
                 }
-                group.addTask { await runOne(item, client: client, prefix: prefix(index)) }
+                let casePrefix = prefix(index)
+                group.addTask { await runOne(item, client: client, prefix: casePrefix) }
                 running += 1
             }
             for await result in group {

@@ -12,6 +12,13 @@ public final class Transcript: Sendable {
         /// `>` request, `<` response, `*` note.
         public var direction: String
         public var text: String
+
+        public init(milliseconds: Int, connection: String, direction: String, text: String) {
+            self.milliseconds = milliseconds
+            self.connection = connection
+            self.direction = direction
+            self.text = text
+        }
     }
 
     /// Bodies longer than this are cut; the full length is noted, so a truncation by the
@@ -80,7 +87,7 @@ public final class Transcript: Sendable {
         }.joined(separator: "\n")
     }
 
-    static func bodyText(_ body: [UInt8]) -> String {
+    public static func bodyText(_ body: [UInt8]) -> String {
         if body.isEmpty { return "(empty body)" }
         let shown = escape(body, limit: bodyPreviewLimit)
         return body.count > bodyPreviewLimit ? "body: \(shown)... (\(body.count) bytes in all)" : "body: \(shown)"
