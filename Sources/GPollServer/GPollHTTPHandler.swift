@@ -1,0 +1,198 @@
+import GPollCore
+import NIOCore
+import NIOHTTP1
+
+/// Serves gpoll endpoints in any NIO HTTP/1 server pipeline.
+///
+/// Add it after `configureHTTPServerPipeline(withPipeliningAssistance: true)`
+/// (pipelining assistance matters: a waiting poll holds its connection's next
+/// request back until it is answered) and, ideally, after a
+/// ``GPollProtocolErrorHandler``. It answers requests whose path is one of the
+/// router's endpoints, with any method; request bodies are read and ignored.
+/// Other paths get 404, or are passed on to the next handler with
+/// ``UnknownPathPolicy/forward``.
+///
+/// Per connection it keeps only what one request needs, so an idle waiting
+/// poll costs a few dozen bytes here; the answer to a waiting poll arrives on
+/// this channel's event loop through the loop's poll registry.
+public final class GPollHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
+    public typealias InboundIn = HTTPServerRequestPart
+    public typealias InboundOut = HTTPServerRequestPart
+    public typealias OutboundOut = HTTPServerResponsePart
+
+    /// What to do with a request for a path that is no endpoint.
+    public enum UnknownPathPolicy: Sendable {
+        /// Answer 404.
+        case notFound
+        /// Pass the request on down the pipeline, for the application to answer.
+        case forward
+    }
+
+    /// Longer request targets get 414 (Spec: bounded input).
+    public static let maximumTargetLength = 8192
+
+    private let router: GPollRouter
+    private let unknownPaths: UnknownPathPolicy
+    private var registry: LoopPollRegistry?
+    private var request: RequestState = .idle
+    private var waiting: WaitingPoll?
+
+    private enum RequestState {
+        case idle
+        /// A gpoll request whose head arrived; it is answered at its end.
+        case gpoll(GPollEndpoint, target: String, keepAlive: Bool)
+        /// Answer with this at the request's end.
+        case reject(GPollResponse, keepAlive: Bool)
+        /// Passing an unknown path's request on.
+        case forwarding
+    }
+
+    private struct WaitingPoll {
+        let token: PollToken
+        let endpoint: GPollEndpoint
+        let client: ClientID
+        let keepAlive: Bool
+    }
+
+    public init(router: GPollRouter, unknownPaths: UnknownPathPolicy = .notFound) {
+        self.router = router
+        self.unknownPaths = unknownPaths
+    }
+
+    public func handlerAdded(context: ChannelHandlerContext) {
+        registry = LoopPollRegistries.registry(for: context.eventLoop)
+    }
+
+    public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let part = unwrapInboundIn(data)
+        switch (part, request) {
+        case (.head(let head), _):
+            request = classify(head)
+            if case .forwarding = request { context.fireChannelRead(data) }
+        case (.body, .forwarding):
+            context.fireChannelRead(data)
+        case (.body, _):
+            break  // gpoll ignores request bodies; reading them keeps the connection usable
+        case (.end, .forwarding):
+            request = .idle
+            context.fireChannelRead(data)
+        case (.end, .gpoll(let endpoint, let target, let keepAlive)):
+            request = .idle
+            serve(endpoint, target: target, keepAlive: keepAlive, context: context)
+        case (.end, .reject(let response, let keepAlive)):
+            request = .idle
+            context.writeResponse(response, keepAlive: keepAlive)
+        case (.end, .idle):
+            break
+        }
+    }
+
+    private func classify(_ head: HTTPRequestHead) -> RequestState {
+        if head.uri.utf8.count > Self.maximumTargetLength {
+            return .reject(.empty(.uriTooLong), keepAlive: false)
+        }
+        guard let endpoint = router.endpoint(at: GPollRouter.path(of: head.uri)) else {
+            return unknownPaths == .forward ? .forwarding : .reject(.empty(.notFound), keepAlive: head.isKeepAlive)
+        }
+        return .gpoll(endpoint, target: head.uri, keepAlive: head.isKeepAlive)
+    }
+
+    private func serve(_ endpoint: GPollEndpoint, target: String, keepAlive: Bool, context: ChannelHandlerContext) {
+        switch RequestClassification(requestTarget: target.utf8) {
+        case .handshake:
+            switch endpoint.register() {
+            case .registered(let id):
+                var body = context.channel.allocator.buffer(capacity: 80)
+                body.writeBytes(HandshakeBody.encode(id))
+                context.writeResponse(GPollResponse(status: .ok, contentType: GPollResponse.jsonType, body: body), keepAlive: keepAlive)
+            case .refused:
+                context.writeResponse(.empty(.serviceUnavailable, extraHeaders: [("Retry-After", "1")]), keepAlive: keepAlive)
+            }
+        case .poll(let id):
+            poll(endpoint, id: id, keepAlive: keepAlive, context: context)
+        case .notFound:
+            context.writeResponse(.empty(.notFound), keepAlive: keepAlive)
+        case .badRequest:
+            context.writeResponse(.empty(.badRequest), keepAlive: keepAlive)
+        }
+    }
+
+    private func poll(_ endpoint: GPollEndpoint, id: ClientID, keepAlive: Bool, context: ChannelHandlerContext) {
+        guard let registry else { preconditionFailure("GPollHTTPHandler used before handlerAdded") }
+        // The registry entry exists before the state machine can hand the token
+        // to a publish on another thread; that publish's batch runs on this loop
+        // only after this method returns, so it always finds the entry.
+        let token = registry.makeToken()
+        registry.insert(token, handler: self, context: context)
+        switch endpoint.poll(id, token: token) {
+        case .wait:
+            waiting = WaitingPoll(token: token, endpoint: endpoint, client: id, keepAlive: keepAlive)
+        case .deliver(let message):
+            registry.remove(token)
+            writeMessage(message, to: id, from: endpoint, keepAlive: keepAlive, context: context)
+        case .notFound:
+            registry.remove(token)
+            context.writeResponse(.empty(.notFound), keepAlive: keepAlive)
+        case .endNow:
+            registry.remove(token)
+            context.writeResponse(.empty(.noContent), keepAlive: keepAlive)
+        }
+    }
+
+    /// Called by the loop's registry, on this channel's loop, to answer the waiting poll.
+    func finishPoll(_ completion: PollCompletion, from endpoint: GPollEndpoint, context: ChannelHandlerContext) {
+        guard let waiting, waiting.token == completion.token else {
+            // Not this connection's current poll (cannot happen while the registry
+            // and `waiting` agree); a message must still not be lost.
+            if case .message(let delivery) = completion {
+                endpoint.returnUndelivered(delivery.message, to: delivery.client)
+            }
+            return
+        }
+        self.waiting = nil
+        switch completion {
+        case .noContent:
+            context.writeResponse(.empty(.noContent), keepAlive: waiting.keepAlive)
+        case .message(let delivery):
+            guard context.channel.isActive else {
+                waiting.endpoint.returnUndelivered(delivery.message, to: delivery.client)
+                return
+            }
+            writeMessage(delivery.message, to: delivery.client, from: waiting.endpoint, keepAlive: waiting.keepAlive, context: context)
+        }
+    }
+
+    /// Writes a message as a poll's 200; if the write fails the client never got it, so it goes back.
+    private func writeMessage(_ message: ByteBuffer, to client: ClientID, from endpoint: GPollEndpoint, keepAlive: Bool, context: ChannelHandlerContext) {
+        let written = context.eventLoop.makePromise(of: Void.self)
+        written.futureResult.whenFailure { _ in
+            endpoint.returnUndelivered(message, to: client)
+        }
+        context.writeResponse(GPollResponse(status: .ok, contentType: GPollResponse.messageType, body: message), keepAlive: keepAlive, promise: written)
+    }
+
+    public func channelInactive(context: ChannelHandlerContext) {
+        withdrawWaitingPoll()
+        context.fireChannelInactive()
+    }
+
+    public func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // An I/O error ends the connection; its waiting poll must not take a message.
+        withdrawWaitingPoll()
+        context.close(promise: nil)
+    }
+
+    public func handlerRemoved(context: ChannelHandlerContext) {
+        withdrawWaitingPoll()
+    }
+
+    private func withdrawWaitingPoll() {
+        guard let waiting else { return }
+        self.waiting = nil
+        registry?.remove(waiting.token)
+        waiting.endpoint.withdraw(waiting.token)
+    }
+}
+
+@available(*, unavailable)
+extension GPollHTTPHandler: Sendable {}

@@ -1,0 +1,91 @@
+import NIOSSL
+
+/// Where and how ``GPollServer`` listens.
+public struct GPollServerConfiguration: Sendable {
+    /// The gpoll listener, open to clients.
+    public var host: String
+    public var port: Int
+    /// PEM files for TLS on the gpoll listener; nil serves plain HTTP.
+    public var tls: TLSFiles?
+    /// The admin listener (publish and stats). Keep it on loopback or a private
+    /// network: anyone who reaches it can publish. nil: no admin listener.
+    public var admin: AdminListener?
+    /// How long a graceful shutdown waits for responses in flight before it closes every connection.
+    public var shutdownGracePeriod: Duration
+
+    public struct TLSFiles: Sendable, Hashable {
+        public var certificateChainPath: String
+        public var privateKeyPath: String
+        public init(certificateChainPath: String, privateKeyPath: String) {
+            self.certificateChainPath = certificateChainPath
+            self.privateKeyPath = privateKeyPath
+        }
+    }
+
+    public struct AdminListener: Sendable, Hashable {
+        public var host: String
+        public var port: Int
+        /// Larger publish bodies get 413.
+        public var maximumMessageBytes: Int
+        public init(host: String = "127.0.0.1", port: Int = 8081, maximumMessageBytes: Int = 1 << 20) {
+            self.host = host
+            self.port = port
+            self.maximumMessageBytes = maximumMessageBytes
+        }
+    }
+
+    public init(
+        host: String = "127.0.0.1",
+        port: Int = 8080,
+        tls: TLSFiles? = nil,
+        admin: AdminListener? = AdminListener(),
+        shutdownGracePeriod: Duration = .seconds(5)
+    ) {
+        self.host = host
+        self.port = port
+        self.tls = tls
+        self.admin = admin
+        self.shutdownGracePeriod = shutdownGracePeriod
+    }
+
+    /// Every reason these settings cannot run.
+    public var problems: [String] {
+        var problems: [String] = []
+        if !(0...65535).contains(port) { problems.append("port \(port) is not between 0 and 65535") }
+        if let admin {
+            if !(0...65535).contains(admin.port) { problems.append("admin port \(admin.port) is not between 0 and 65535") }
+            if admin.maximumMessageBytes < 0 { problems.append("the maximum message size must not be negative") }
+        }
+        if shutdownGracePeriod < .zero { problems.append("the shutdown grace period must not be negative") }
+        return problems
+    }
+
+    /// Reads the PEM files; throws with a clear message if they cannot be used.
+    func makeTLSContext() throws -> NIOSSLContext? {
+        guard let tls else { return nil }
+        let chain: [NIOSSLCertificate]
+        let key: NIOSSLPrivateKey
+        do {
+            chain = try NIOSSLCertificate.fromPEMFile(tls.certificateChainPath)
+        } catch {
+            throw GPollConfigurationError(problems: ["cannot read the TLS certificate chain '\(tls.certificateChainPath)': \(error)"])
+        }
+        guard !chain.isEmpty else {
+            throw GPollConfigurationError(problems: ["the TLS certificate file '\(tls.certificateChainPath)' holds no PEM certificate"])
+        }
+        do {
+            key = try NIOSSLPrivateKey(file: tls.privateKeyPath, format: .pem)
+        } catch {
+            throw GPollConfigurationError(problems: ["cannot read the TLS private key '\(tls.privateKeyPath)': \(error)"])
+        }
+        let configuration = TLSConfiguration.makeServerConfiguration(
+            certificateChain: chain.map { .certificate($0) },
+            privateKey: .privateKey(key)
+        )
+        do {
+            return try NIOSSLContext(configuration: configuration)
+        } catch {
+            throw GPollConfigurationError(problems: ["cannot use the TLS certificate and key: \(error)"])
+        }
+    }
+}

@@ -1,1 +1,0 @@
-print("gpoll-server: not built yet")

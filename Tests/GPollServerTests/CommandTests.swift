@@ -1,0 +1,72 @@
+import Foundation
+import GPollCore
+import GPollServer
+import Testing
+
+@Suite("configuration and the gpoll-server command line")
+struct CommandTests {
+    @Test("library validation rejects bad endpoints and settings")
+    func libraryValidation() throws {
+        #expect(throws: GPollConfigurationError.self) { try GPollEndpoint(path: "poll") }
+        #expect(throws: GPollConfigurationError.self) { try GPollEndpoint(path: "/poll", configuration: BroadcasterConfiguration(clientBufferCapacity: 0)) }
+        let a = try GPollEndpoint(path: "/a")
+        let a2 = try GPollEndpoint(path: "/a")
+        #expect(throws: GPollConfigurationError.self) { try GPollRouter([a, a2]) }
+        #expect(throws: GPollConfigurationError.self) {
+            try GPollServer(configuration: GPollServerConfiguration(port: 70000), endpoints: [a])
+        }
+        #expect(throws: GPollConfigurationError.self) {
+            try GPollServer(configuration: GPollServerConfiguration(tls: .init(certificateChainPath: "/nonexistent/cert.pem", privateKeyPath: "/nonexistent/key.pem")), endpoints: [a])
+        }
+    }
+
+    /// The built `gpoll-server` binary, next to the test bundle.
+    static var binary: URL? {
+        let directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        for candidate in [directory, directory.deletingLastPathComponent()] {
+            let url = candidate.appendingPathComponent("gpoll-server")
+            if FileManager.default.isExecutableFile(atPath: url.path) { return url }
+        }
+        return nil
+    }
+
+    static func run(_ arguments: [String]) throws -> (status: Int32, output: String) {
+        let binary = try #require(binary, "build gpoll-server first (swift build builds it with the tests)")
+        let process = Process()
+        process.executableURL = binary
+        process.arguments = arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
+    @Test("bad arguments exit non-zero with a clear message", arguments: [
+        (["--endpoint", "poll"], "must start with '/'"),
+        (["--endpoint", "/a", "--endpoint", "/a"], "given twice"),
+        (["--client-buffer", "0"], "client buffer"),
+        (["--poll-timeout", "-1"], "--poll-timeout"),
+        (["--tls-cert", "/nonexistent.pem"], "--tls-cert and --tls-key"),
+        (["--tls-cert", "/nonexistent/c.pem", "--tls-key", "/nonexistent/k.pem", "--port", "0", "--admin-port", "0"], "cannot read the TLS certificate"),
+        (["--log-level", "loud"], "--log-level"),
+        (["--max-clients", "0"], "client limit"),
+    ])
+    func badArguments(arguments: [String], expected: String) throws {
+        let (status, output) = try Self.run(arguments)
+        #expect(status != 0)
+        #expect(output.contains(expected), "\(output)")
+        #expect(!output.contains("Fatal error"))
+    }
+
+    @Test("--help explains the publish design")
+    func help() throws {
+        let (status, output) = try Self.run(["--help"])
+        #expect(status == 0)
+        #expect(output.contains("/publish"))
+        #expect(output.contains("--admin-port"))
+        #expect(output.contains("loopback"))
+    }
+}
