@@ -62,7 +62,7 @@ final class FakeHandler: ChannelInboundHandler, @unchecked Sendable {
         var headers = HTTPHeaders()
         if !has(.noCacheControl) { headers.add(name: "Cache-Control", value: "no-store") }
         if let contentType { headers.add(name: "Content-Type", value: contentType) }
-        if has(.leaksIDs), let last = server.endpoints["/poll"]!.clients.values.max(by: { $0.serial < $1.serial }) {
+        if has(.leaksIDs), let last = server.endpoints["/poll"]!.clients.values.min(by: { $0.serial < $1.serial }) {
             headers.add(name: "X-Last-Client", value: last.id)
         }
         for (n, v) in extra { headers.add(name: n, value: v) }
