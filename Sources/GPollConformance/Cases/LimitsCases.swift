@@ -1,4 +1,5 @@
 import GPollCore
+import Synchronization
 
 /// Spec section 14: resource limits.
 enum LimitsCases {
@@ -12,19 +13,37 @@ enum LimitsCases {
         Array("GET ".utf8) + target + Array(" HTTP/1.1\r\nHost: \(ctx.settings.pollURL.hostHeader)\r\n\r\n".utf8)
     }
 
-    /// Handshakes on one connection until `limit` were sent or one was refused; the
-    /// refusal, if any, and its position.
+    /// Sends `limit` handshakes, on eight connections at once so that the server fills
+    /// faster than idle expiry empties it, stopping at the first refusal; returns it.
     static func fill(_ ctx: CaseContext, limit: Int) async throws -> (WireResponse, Int)? {
-        var c = try await ctx.connect()
-        for n in 1...limit {
-            if await c.isClosed { c = try await ctx.connect() }
-            let event = try await ctx.get(clientID: "0", on: c)
-            guard let response = event.response else {
-                throw ctx.fail("TR-1", expected: "an answer to handshake \(n)", actual: event.summary)
+        let workers = 8
+        let refused = RefusalBox()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for worker in 0..<workers {
+                group.addTask {
+                    var c = try await ctx.connect()
+                    for n in stride(from: worker + 1, through: limit, by: workers) {
+                        if refused.withLock({ $0 != nil }) { return }
+                        if await c.isClosed { c = try await ctx.connect() }
+                        let event = try await ctx.get(clientID: "0", on: c)
+                        guard let response = event.response else {
+                            throw ctx.fail("TR-1", expected: "an answer to handshake \(n)", actual: event.summary)
+                        }
+                        if response.status != 200 {
+                            refused.withLock { if $0 == nil { $0 = (response, n) } }
+                            return
+                        }
+                    }
+                }
             }
-            if response.status != 200 { return (response, n) }
+            try await group.waitForAll()
         }
-        return nil
+        return refused.withLock { $0 }
+    }
+
+    final class RefusalBox: Sendable {
+        private let value = Mutex<(WireResponse, Int)?>(nil)
+        func withLock<T>(_ body: (inout (WireResponse, Int)?) -> T) -> T { value.withLock { body(&$0) } }
     }
 
     /// Evicts every client that does not poll: B + 1 publishes.
