@@ -16,6 +16,8 @@ final class FakeHandler: ChannelInboundHandler, @unchecked Sendable {
     private var timeoutTask: Scheduled<Void>?
     private var connectionID: String?
     private var open = true
+    /// The endpoint this connection last spoke to (a publish URL counts as its endpoint).
+    private var endpointPath = "/poll"
 
     init(server: FakeGPollServer) { self.server = server }
     private func has(_ d: FakeDefect) -> Bool { server.has(d) }
@@ -62,7 +64,7 @@ final class FakeHandler: ChannelInboundHandler, @unchecked Sendable {
         var headers = HTTPHeaders()
         if !has(.noCacheControl) { headers.add(name: "Cache-Control", value: "no-store") }
         if let contentType { headers.add(name: "Content-Type", value: contentType) }
-        if has(.leaksIDs), let last = server.endpoints["/poll"]!.clients.values.min(by: { $0.serial < $1.serial }) {
+        if has(.leaksIDs), let last = server.endpoints[endpointPath]?.clients.values.min(by: { $0.serial < $1.serial }) {
             headers.add(name: "X-Last-Client", value: last.id)
         }
         for (n, v) in extra { headers.add(name: n, value: v) }
@@ -92,6 +94,12 @@ final class FakeHandler: ChannelInboundHandler, @unchecked Sendable {
         let pathEnd = uri.firstIndex(of: UInt8(ascii: "?")) ?? uri.endIndex
         let path = String(decoding: uri[..<pathEnd], as: UTF8.self)
         let query = pathEnd < uri.endIndex ? Array(uri[(pathEnd + 1)...]) : nil
+        switch path {
+        case "/publish": endpointPath = "/poll"
+        case "/publish2": endpointPath = "/poll2"
+        case "/poll", "/poll2": endpointPath = path
+        default: break
+        }
         switch path {
         case "/publish", "/publish2":
             return publish(head, body, to: path == "/publish" ? "/poll" : "/poll2")

@@ -34,31 +34,39 @@ import Testing
         }
     }
 
+    /// Every (case, defect) pair, alternately on lane A and lane B, so that both lanes'
+    /// URLs reach every kind of case: a publishing case that needs one endpoint must
+    /// run on the lane asked for, and still FAIL or WARN there.
     @Test func everyCaseFailsAgainstItsDefect() async throws {
         let entries = Harness.catalog.activeCases
         let jobs = entries.flatMap { entry in (DefectTable.table[entry.id] ?? []).map { (entry, $0) } }
-        try await withThrowingTaskGroup(of: (String, FakeDefect, CaseResult?).self) { group in
+            .enumerated().map { ($0.element.0, $0.element.1, $0.offset % 2 == 0 ? Lane.a : Lane.b) }
+        try await withThrowingTaskGroup(of: (String, FakeDefect, Lane, CaseResult?).self) { group in
             var pending = jobs[...]
             var running = 0
-            func add(_ entry: CatalogView.Case, _ defect: FakeDefect) {
+            func add(_ entry: CatalogView.Case, _ defect: FakeDefect, _ lane: Lane) {
                 group.addTask {
                     let server = FakeGPollServer(Self.config(for: entry.id, defects: [defect]))
                     try await server.start()
-                    let result = try await Harness.run([entry.id], against: server).first
+                    let result = try await Harness.run([entry.id], against: server, lane: lane).first
                     await server.stop()
-                    return (entry.id, defect, result)
+                    return (entry.id, defect, lane, result)
                 }
             }
-            while running < 12, let (entry, defect) = pending.popFirst() { add(entry, defect); running += 1 }
-            for try await (id, defect, result) in group {
-                let level = Harness.catalog.entry(id)!.level
-                let wanted: Outcome = level == .must ? .fail : .warn
+            while running < 12, let (entry, defect, lane) = pending.popFirst() { add(entry, defect, lane); running += 1 }
+            for try await (id, defect, lane, result) in group {
+                let entry = Harness.catalog.entry(id)!
+                let wanted: Outcome = entry.level == .must ? .fail : .warn
                 if id == "security/003" && FakeGPollServer.externalAddress == nil {
                     // No non-loopback address on this machine: the defect cannot be staged.
                 } else {
-                    #expect(result?.outcome == wanted, "\(id) against \(defect): \(result.map(Harness.describe) ?? "no result")")
+                    #expect(result?.outcome == wanted, "\(id) against \(defect) on lane \(lane): \(result.map(Harness.describe) ?? "no result")")
                 }
-                if let (entry, defect) = pending.popFirst() { add(entry, defect) }
+                let laneBound = entry.needs.contains(.publish) && !entry.needs.contains(.secondEndpoint) && !entry.needs.contains(.maxClients)
+                if laneBound, let result, result.outcome != .skip {
+                    #expect(result.lane == lane.description, "\(id) ran on lane \(result.lane ?? "-"), not \(lane)")
+                }
+                if let (entry, defect, lane) = pending.popFirst() { add(entry, defect, lane) }
             }
         }
     }

@@ -22,9 +22,12 @@ enum Harness {
         return try options.settings()
     }
 
-    static func run(_ ids: [String], against server: FakeGPollServer, strict: Bool = false) async throws -> [CaseResult] {
+    /// `lane`: where a lone publishing case runs (the fake server has two endpoints, so
+    /// both lanes exist).
+    static func run(_ ids: [String], against server: FakeGPollServer, strict: Bool = false, lane: Lane = .b) async throws -> [CaseResult] {
         let client = try WireClient()
-        let runner = ConformanceRunner(catalog: catalog, registry: CaseRegistry.all, settings: try settings(for: server, strict: strict))
+        var runner = ConformanceRunner(catalog: catalog, registry: CaseRegistry.all, settings: try settings(for: server, strict: strict))
+        runner.preferredLane = lane
         let selection = CaseSelection(include: try ids.map { try Glob($0) })
         let results = await runner.run(selection, client: client)
         await client.shutdown()
@@ -32,7 +35,7 @@ enum Harness {
     }
 
     static func describe(_ result: CaseResult) -> String {
-        var text = "\(result.outcome.rawValue) \(result.id)"
+        var text = "\(result.outcome.rawValue) \(result.id) (lane \(result.lane ?? "-"))"
         if let reason = result.reason { text += " reason: \(reason)" }
         if let f = result.finding { text += " [\(f.requirement ?? "-")] expected \(f.expected); got \(f.actual)" }
         text += "\n" + ConsoleReport.render(result.transcript.suffix(12), indent: "   ")

@@ -21,15 +21,21 @@ public final class CaseContext: Sendable {
     public let caseID: String
     /// Unique to this case and run, so a case recognises its own messages.
     public let prefix: String
+    /// The broadcast domain the case runs in; `settings` already points at it.
+    public let lane: Lane
     private let client: WireClient
     private let catalog: CatalogView
     private let caseLevel: CatalogView.Level
     private let connections = Mutex<[WireConnection]>([])
+    private let ended = Mutex(false)
+    /// Idle keep-alive publish connections by publish URL, with the time of their last answer.
+    private let publishConnections = Mutex<[String: (WireConnection, ContinuousClock.Instant)]>([:])
     private let messageCounter = Mutex(0)
 
     init(settings: Settings, client: WireClient, catalog: CatalogView, caseID: String, caseLevel: CatalogView.Level,
-         transcript: Transcript, prefix: String) {
-        self.settings = settings
+         transcript: Transcript, prefix: String, lane: Lane = .a) {
+        self.settings = settings.onLane(lane)
+        self.lane = lane
         self.client = client
         self.catalog = catalog
         self.caseID = caseID
@@ -63,18 +69,34 @@ public final class CaseContext: Sendable {
     public func client_connect(_ endpoint: Endpoint) async throws -> WireConnection { try await open(endpoint) }
 
     private func open(_ endpoint: Endpoint) async throws -> WireConnection {
+        let connection: WireConnection
         do {
-            let connection = try await client.connect(to: endpoint, transcript: transcript)
-            connections.withLock { $0.append(connection) }
-            return connection
+            connection = try await client.connect(to: endpoint, transcript: transcript)
         } catch {
             throw CaseStop.couldNotRun("\(error)")
         }
+        // A case that overran its time is over: it must not open connections (or
+        // publish) on a lane that the next case now owns.
+        let refused = connections.withLock { list -> Bool in
+            if ended.withLock({ $0 }) { return true }
+            list.append(connection)
+            return false
+        }
+        if refused {
+            await connection.close()
+            throw CaseStop.couldNotRun("the case had already ended")
+        }
+        return connection
     }
 
-    /// Closes every connection the case opened (its polls are then withdrawn).
+    /// Closes every connection the case opened (its polls are then withdrawn) and
+    /// refuses new ones.
     func closeAll() async {
-        for connection in connections.withLock({ $0 }) { await connection.close() }
+        let all = connections.withLock { list in
+            ended.withLock { $0 = true }
+            return list
+        }
+        for connection in all { await connection.close() }
     }
 
     // MARK: Requests
@@ -140,7 +162,11 @@ public final class CaseContext: Sendable {
     }
 
     /// Publishes through the harness interface; a non-2xx answer or no answer is an
-    /// ERROR outcome (the harness, not the protocol, failed).
+    /// ERROR outcome (the harness, not the protocol, failed). Consecutive publishes of
+    /// a case reuse one keep-alive connection per publish URL (opening a connection per
+    /// message made B publishes slow enough to approach a short E), unless the server
+    /// said `Connection: close` or the connection has been idle for 500 ms (a server's
+    /// keep-alive timeout could close it as the request goes out).
     public func publish(_ body: [UInt8], to which: EndpointChoice = .primary, contentType: String? = nil) async throws {
         let url: Endpoint?
         switch which {
@@ -148,14 +174,45 @@ public final class CaseContext: Sendable {
         case .second: url = settings.secondPublishURL
         }
         guard let url else { throw CaseStop.couldNotRun("no publish URL for this endpoint") }
-        let connection = try await open(url)
+        let key = "\(url)"
+        let now = ContinuousClock.now
+        let reusable = publishConnections.withLock { idle -> WireConnection? in
+            guard let (connection, since) = idle.removeValue(forKey: key), now - since < .milliseconds(500) else { return nil }
+            return connection
+        }
         var headers = settings.publishHeaders
         if let contentType { headers.append(("Content-Type", contentType)) }
         let request = WireRequest(method: "POST", target: url.plainTarget, headers: headers, body: body)
-        let event = try await send(request, on: connection, within: settings.caseTimeout)
-        await connection.close()
+        var connection: WireConnection
+        var event: WireEvent
+        if let reusable, await !reusable.isClosed {
+            connection = reusable
+            // A kept connection the server closed before reading the request: nothing
+            // was published, so send it again on a new connection.
+            if (try? await connection.send(request)) != nil {
+                event = await connection.next(within: settings.caseTimeout)
+            } else {
+                event = .closed
+            }
+            if case .closed = event {
+                await connection.close()
+                note("the kept publish connection was closed; publishing on a new one")
+                connection = try await open(url)
+                event = try await send(request, on: connection, within: settings.caseTimeout)
+            }
+        } else {
+            if let reusable { await reusable.close() }
+            connection = try await open(url)
+            event = try await send(request, on: connection, within: settings.caseTimeout)
+        }
         guard let response = event.response else {
+            await connection.close()
             throw CaseStop.couldNotRun("publish URL \(url) gave \(event.summary)")
+        }
+        if response.value("Connection")?.lowercased().contains("close") == true || response.version != "HTTP/1.1" {
+            await connection.close()
+        } else {
+            publishConnections.withLock { $0[key] = (connection, ContinuousClock.now) }
         }
         guard (200..<300).contains(response.status) else {
             throw CaseStop.couldNotRun("publish URL \(url) answered \(response.status)")

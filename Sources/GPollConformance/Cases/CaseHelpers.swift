@@ -1,4 +1,5 @@
 import GPollCore
+import Synchronization
 
 /// Building blocks the cases share: the judgments Spec repeats (a handshake answer,
 /// a 404 at once, a run of messages in order) and id mutations.
@@ -72,20 +73,59 @@ extension CaseContext {
         text.utf8.map { "%" + String($0, radix: 16, uppercase: uppercase).leftPadded(to: 2) }.joined()
     }
 
-    /// A bounded wait for one of several connections to answer; nil if none did.
+    /// A bounded wait for one of several connections to answer; nil if none did. Wakes
+    /// as soon as any of them has a response or closes (no polling in slices).
     public func firstAnswer(_ connections: [WireConnection], within: Duration) async -> (Int, WireEvent)? {
         let deadline = ContinuousClock.now + within
-        var index = 0
-        while ContinuousClock.now < deadline {
-            let slice = min(Duration.milliseconds(20), deadline - ContinuousClock.now)
-            let event = await connections[index].nextQuietly(within: slice)
-            if case .timedOut = event {} else {
-                transcript.event(event, connection: connections[index].label)
-                return (index, event)
+        var start = 0
+        while true {
+            for offset in connections.indices {
+                let index = (start + offset) % connections.count
+                if let event = await connections[index].takeReady() {
+                    transcript.event(event, connection: connections[index].label)
+                    return (index, event)
+                }
             }
-            index = (index + 1) % connections.count
+            start = (start + 1) % max(1, connections.count)
+            let remaining = deadline - ContinuousClock.now
+            if remaining <= .zero { return nil }
+            let signal = OneShot()
+            let token = ObjectIdentifier(signal)
+            for connection in connections { await connection.watch(token) { signal.fire() } }
+            let timer = Task {
+                try? await Task.sleep(for: remaining)
+                signal.fire()
+            }
+            await signal.wait()
+            timer.cancel()
+            for connection in connections { await connection.unwatch(token) }
         }
-        return nil
+    }
+}
+
+/// A wake-up that fires once, from any thread.
+final class OneShot: Sendable {
+    private let state = Mutex<(fired: Bool, continuation: CheckedContinuation<Void, Never>?)>((false, nil))
+
+    func fire() {
+        let continuation = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            if state.fired { return nil }
+            state.fired = true
+            defer { state.continuation = nil }
+            return state.continuation
+        }
+        continuation?.resume()
+    }
+
+    func wait() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let now = state.withLock { state -> Bool in
+                if state.fired { return true }
+                state.continuation = continuation
+                return false
+            }
+            if now { continuation.resume() }
+        }
     }
 }
 

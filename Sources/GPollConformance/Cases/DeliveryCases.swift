@@ -3,7 +3,7 @@ import GPollCore
 /// Spec section 10: delivery guarantees.
 enum DeliveryCases {
     static let all: [ConformanceCase] = [
-        ConformanceCase("delivery/001") { ctx in
+        ConformanceCase("delivery/001", estimate: { _ in .milliseconds(950) }) { ctx in
             let c = try await ctx.connect()
             let id = try await ctx.handshake(on: c)
             let burst = max(1, min(ctx.clientBuffer, 25))

@@ -87,7 +87,7 @@ enum GrammarCases {
             try ctx.check(distinct.count == all.count, "ID-2", expected: "\(all.count) distinct ids",
                           actual: "\(distinct.count) distinct ids")
         },
-        ConformanceCase("grammar/003") { ctx in
+        ConformanceCase("grammar/003", estimate: { _ in .milliseconds(600) }) { ctx in
             let count = 200
             // Every client handshakes and polls at once on its own connection.
             let pending = try await withThrowingTaskGroup(of: (ClientID, WireConnection).self) { group in

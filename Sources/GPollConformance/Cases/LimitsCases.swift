@@ -53,12 +53,12 @@ enum LimitsCases {
     }
 
     static let all: [ConformanceCase] = [
-        ConformanceCase("limits/001") { ctx in
+        ConformanceCase("limits/001", estimate: { ($0.idleExpiry ?? .zero) + .seconds(1) }) { ctx in
             let id = try await ctx.handshake()
             try await ctx.wait(ctx.settings.idleExpiry! + .seconds(1))
             try await ctx.expectNotFound(id.description, on: try await ctx.connect(), "RL-1")
         },
-        ConformanceCase("limits/002") { ctx in
+        ConformanceCase("limits/002", estimate: { ($0.idleExpiry ?? .zero) * 2.7 + .milliseconds(100) }) { ctx in
             let e = ctx.settings.idleExpiry!
             let c = try await ctx.connect()
             let id = try await ctx.handshake(on: c)

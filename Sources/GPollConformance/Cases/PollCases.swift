@@ -20,7 +20,7 @@ enum PollCases {
             try await ctx.publish(all: [m1, m2])
             try await ctx.expectMessages(id, on: c, [m1, m2], "PO-2")
         },
-        ConformanceCase("poll/003") { ctx in
+        ConformanceCase("poll/003", estimate: { _ in .seconds(1) }) { ctx in
             let c = try await ctx.connect()
             let id = try await ctx.handshake(on: c)
             let start = ContinuousClock.now

@@ -11,7 +11,7 @@ enum TimeoutCases {
     }
 
     static let all: [ConformanceCase] = [
-        ConformanceCase("timeout/001") { ctx in
+        ConformanceCase("timeout/001", estimate: { $0.pollTimeout ?? .zero }) { ctx in
             let t = ctx.settings.pollTimeout!
             let c = try await ctx.connect()
             let id = try await ctx.handshake(on: c)
@@ -21,7 +21,7 @@ enum TimeoutCases {
                           expected: "the 204 between T - 0.1 s and T + 1 s (T = \(t))", actual: "after \(waited)")
             try ctx.check(response.body.isEmpty, "TO-1", expected: "an empty body", actual: "\(response.body.count) bytes")
         },
-        ConformanceCase("timeout/002") { ctx in
+        ConformanceCase("timeout/002", estimate: { ($0.pollTimeout ?? .zero) + .milliseconds(100) }) { ctx in
             let c = try await ctx.connect()
             let id = try await ctx.handshake(on: c)
             let (event, _) = try await idlePoll(ctx, id, on: c)
@@ -50,9 +50,9 @@ enum DisconnectCases {
     }
 
     static let all: [ConformanceCase] = [
-        ConformanceCase("disconnect/001") { ctx in try await noLoss(ctx, reset: false) },
-        ConformanceCase("disconnect/002") { ctx in try await noLoss(ctx, reset: true) },
-        ConformanceCase("disconnect/003") { ctx in
+        ConformanceCase("disconnect/001", estimate: { .milliseconds(850) + $0.settle }) { ctx in try await noLoss(ctx, reset: false) },
+        ConformanceCase("disconnect/002", estimate: { .milliseconds(850) + $0.settle }) { ctx in try await noLoss(ctx, reset: true) },
+        ConformanceCase("disconnect/003", estimate: { .seconds(1) + $0.settle * 3 }) { ctx in
             let id = try await ctx.handshake()
             let first = try await ctx.connect()
             try await ctx.startPoll(id, on: first)

@@ -54,7 +54,7 @@ enum TransportCases {
             try ctx.check(response.cacheControlHas("no-store"), "TR-6", expected: "Cache-Control: no-store on the message",
                           actual: response.value("Cache-Control").map { "Cache-Control: \($0)" } ?? "no Cache-Control")
         },
-        ConformanceCase("transport/006") { ctx in
+        ConformanceCase("transport/006", estimate: { $0.pollTimeout ?? .zero }) { ctx in
             let t = ctx.settings.pollTimeout!
             let c = try await ctx.connect()
             let id = try await ctx.handshake(on: c)

@@ -48,12 +48,30 @@ public struct CatalogView: Sendable {
         public var level: Level
         public var requirements: [String]
         public var needs: [Need]
+        /// Needs the catalog names that this build does not know (a newer Spec): no
+        /// option can meet them, so the case is skipped, never run without them.
+        public var unknownNeeds: [String]
         public var description: String
         public var retired: Bool
         public init(id: String, title: String, section: String, level: Level, requirements: [String],
-                    needs: [Need], description: String, retired: Bool) {
+                    needs: [Need], unknownNeeds: [String] = [], description: String, retired: Bool) {
             self.id = id; self.title = title; self.section = section; self.level = level
-            self.requirements = requirements; self.needs = needs; self.description = description; self.retired = retired
+            self.requirements = requirements; self.needs = needs; self.unknownNeeds = unknownNeeds
+            self.description = description; self.retired = retired
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case id, title, section, level, requirements, needs, unknownNeeds, description, retired
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            self.init(id: try c.decode(String.self, forKey: .id), title: try c.decode(String.self, forKey: .title),
+                      section: try c.decode(String.self, forKey: .section), level: try c.decode(Level.self, forKey: .level),
+                      requirements: try c.decode([String].self, forKey: .requirements),
+                      needs: try c.decode([Need].self, forKey: .needs),
+                      unknownNeeds: try c.decodeIfPresent([String].self, forKey: .unknownNeeds) ?? [],
+                      description: try c.decode(String.self, forKey: .description), retired: try c.decode(Bool.self, forKey: .retired))
         }
     }
 

@@ -18,6 +18,7 @@ extension CatalogView {
                      level: Level(rawValue: entry.level.rawValue) ?? .must, requirements: entry.requirements,
                      // An unknown need cannot be met by any option: keep the case, skip it.
                      needs: entry.needs.compactMap { CatalogView.Need(rawValue: $0.rawValue) },
+                     unknownNeeds: entry.needs.filter { CatalogView.Need(rawValue: $0.rawValue) == nil }.map(\.rawValue),
                      description: entry.description, retired: entry.retired)
             })
     }

@@ -39,6 +39,10 @@ public struct CaseResult: Sendable, Codable {
     public var reason: String?
     public var finding: Finding?
     public var seconds: Double
+    /// The lane (broadcast domain) the case ran in, `A` or `B`, and that lane's poll
+    /// URL, so that a result can be reproduced; nil for a skipped case.
+    public var lane: String?
+    public var endpoint: String?
     public var transcript: [Transcript.Entry]
 
     public init(id: String, title: String, section: String, level: CatalogView.Level, requirements: [String],

@@ -1,12 +1,17 @@
 import Foundation
 import Synchronization
 
-/// Runs selected cases: parallel-safe ones concurrently, publishing ones one at a
-/// time, client-limit ones alone at the end; each under the per-case timeout.
+/// Runs selected cases as ``Schedule`` places them: cases that publish nothing
+/// concurrently, publishing ones one at a time per broadcast domain (lane), two lanes
+/// at once when a second endpoint with its own publish URL is given, client-limit
+/// ones alone at the end; each under the per-case timeout.
 public struct ConformanceRunner: Sendable {
     public let catalog: CatalogView
     public let registry: [ConformanceCase]
     public let settings: Settings
+    /// Where a publishing case goes when both lanes are equally loaded (tests use it
+    /// to run a lone case on a chosen lane).
+    public var preferredLane: Lane = .b
 
     public init(catalog: CatalogView, registry: [ConformanceCase], settings: Settings) {
         self.catalog = catalog
@@ -25,7 +30,10 @@ public struct ConformanceRunner: Sendable {
     public func plan(_ selection: CaseSelection) -> [Planned] {
         catalog.activeCases.filter { selection.selects($0.id) }.map { entry in
             let code = registry.first { $0.id == entry.id }
-            let reason = code == nil ? "no code for this case in this gpoll-conform build" : settings.unmetNeed(entry.needs)
+            let reason = code == nil ? "no code for this case in this gpoll-conform build"
+                : !entry.unknownNeeds.isEmpty
+                ? "needs \(entry.unknownNeeds.map { "'\($0)'" }.joined(separator: ", ")), which this gpoll-conform build does not know (a newer Spec?)"
+                : settings.unmetNeed(entry.needs)
             return Planned(entry: entry, code: code, skipReason: reason)
         }
     }
@@ -47,12 +55,29 @@ public struct ConformanceRunner: Sendable {
         }
     }
 
+    /// How the cases that will run are placed: lanes and queue order (see ``Schedule``).
+    public func schedule(_ planned: [Planned]) -> Schedule {
+        let jobs = planned.filter { $0.skipReason == nil }.map { item -> Schedule.Job in
+            let code = item.code!
+            let kind: Schedule.Kind
+            switch code.effectiveScheduling(needs: item.entry.needs) {
+            case .parallel: kind = .quiet
+            case .serial: kind = .publishing
+            case .exclusive: kind = .exclusive
+            }
+            return Schedule.Job(id: item.entry.id, kind: kind, bothEndpoints: item.entry.needs.contains(.secondEndpoint),
+                                expected: code.expectedDuration(needs: item.entry.needs, settings: settings))
+        }
+        return Schedule(jobs, twoLanes: settings.hasTwoLanes, parallelism: settings.parallelism,
+                        preferredLane: preferredLane)
+    }
+
     public func run(_ selection: CaseSelection, client: WireClient,
                     onResult: @escaping @Sendable (CaseResult) -> Void = { _ in }) async -> [CaseResult] {
         let planned = plan(selection)
         let runToken = String(UInt32.random(in: 0...UInt32.max), radix: 36)
         var results: [String: CaseResult] = [:]
-        var parallel: [(Int, Planned)] = [], serial: [(Int, Planned)] = [], exclusive: [(Int, Planned)] = []
+        var byID: [String: (Int, Planned)] = [:]
 
         for (index, item) in planned.enumerated() {
             if let reason = item.skipReason {
@@ -63,38 +88,30 @@ public struct ConformanceRunner: Sendable {
                 onResult(result)
                 continue
             }
-            switch item.code!.effectiveScheduling(needs: item.entry.needs) {
-            case .parallel: parallel.append((index, item))
-            case .serial: serial.append((index, item))
-            case .exclusive: exclusive.append((index, item))
-            }
+            byID[item.entry.id] = (index, item)
         }
 
-        let prefix = { (index: Int) in "gc\(runToken)c\(index)" }
-        // Phase 1: no publishing, so cases cannot disturb each other: run them together.
-        await withTaskGroup(of: CaseResult.self) { group in
-            var pending = parallel[...]
-            var running = 0
-            while let (index, item) = pending.popFirst() {
-                if running >= max(1, settings.parallelism), let result = await group.next() {
-                    running -= 1
-                    results[result.id] = result
-                    onResult(result)
+        // Start every slot the schedule allows, and more as cases finish.
+        let schedule = self.schedule(planned)
+        let parallelism = max(1, settings.parallelism)
+        await withTaskGroup(of: (Int, CaseResult).self) { group in
+            var started = Set<Int>(), finished = Set<Int>()
+            func launch() {
+                for slot in schedule.startable(started: started, finished: finished, parallelism: parallelism) {
+                    started.insert(slot)
+                    let (index, item) = byID[schedule.slots[slot].job.id]!
+                    let lane = schedule.slots[slot].lane
+                    let prefix = "gc\(runToken)c\(index)"
+                    group.addTask { (slot, await runOne(item, client: client, prefix: prefix, lane: lane)) }
                 }
-                let casePrefix = prefix(index)
-                group.addTask { await runOne(item, client: client, prefix: casePrefix) }
-                running += 1
             }
-            for await result in group {
+            launch()
+            while let (slot, result) = await group.next() {
+                finished.insert(slot)
                 results[result.id] = result
                 onResult(result)
+                launch()
             }
-        }
-        // Phases 2 and 3: one at a time.
-        for (index, item) in serial + exclusive {
-            let result = await runOne(item, client: client, prefix: prefix(index))
-            results[result.id] = result
-            onResult(result)
         }
         return planned.compactMap { results[$0.entry.id] }
     }
@@ -104,11 +121,14 @@ public struct ConformanceRunner: Sendable {
         case timedOut
     }
 
-    func runOne(_ item: Planned, client: WireClient, prefix: String) async -> CaseResult {
+    func runOne(_ item: Planned, client: WireClient, prefix: String, lane: Lane = .a) async -> CaseResult {
         let entry = item.entry
         let transcript = Transcript()
         let context = CaseContext(settings: settings, client: client, catalog: catalog, caseID: entry.id,
-                                  caseLevel: entry.level, transcript: transcript, prefix: prefix)
+                                  caseLevel: entry.level, transcript: transcript, prefix: prefix, lane: lane)
+        if settings.hasTwoLanes {
+            transcript.note("lane \(lane): endpoint \(context.settings.pollURL), publish URL \(context.settings.publishURL.map { "\($0)" } ?? "none")")
+        }
         let start = ContinuousClock.now
         let body = item.code!.run
         let completion = await Self.withDeadline(settings.caseTimeout) { try await body(context) }
@@ -136,6 +156,8 @@ public struct ConformanceRunner: Sendable {
             result.outcome = .error
             result.reason = "timed out after \(settings.caseTimeout)"
         }
+        result.lane = lane.description
+        result.endpoint = "\(context.settings.pollURL)"
         result.transcript = transcript.entries
         return result
     }

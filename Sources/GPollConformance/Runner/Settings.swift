@@ -58,4 +58,22 @@ public struct Settings: Sendable {
         }
         return nil
     }
+
+    /// Whether the second endpoint is a lane of its own: an independent broadcast
+    /// domain with its own publish URL, where publishing cases can run beside those
+    /// of the first endpoint.
+    public var hasTwoLanes: Bool { publishURL != nil && secondEndpoint != nil && secondPublishURL != nil }
+
+    /// The settings a case on `lane` sees: on lane B the second endpoint and its
+    /// publish URL are the case's own, and the first endpoint is its "second", so a
+    /// case never needs to know which lane it is on.
+    public func onLane(_ lane: Lane) -> Settings {
+        guard lane == .b, let second = secondEndpoint, let secondPublish = secondPublishURL else { return self }
+        var settings = self
+        settings.pollURL = second
+        settings.publishURL = secondPublish
+        settings.secondEndpoint = pollURL
+        settings.secondPublishURL = publishURL
+        return settings
+    }
 }

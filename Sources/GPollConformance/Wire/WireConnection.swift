@@ -64,6 +64,30 @@ public final class WireConnection: Sendable {
         return (try? await channel.eventLoop.flatSubmit { collector.next(timeout: amount) }.get()) ?? .closed
     }
 
+    /// The next response or close if one has already arrived, without waiting and
+    /// without recording (the caller records what it takes).
+    func takeReady() async -> WireEvent? {
+        let collector = self.collector
+        do {
+            return try await channel.eventLoop.submit { collector.takeReady() }.get()
+        } catch {
+            return .closed  // the event loop is gone
+        }
+    }
+
+    /// Calls `signal` once a response or a close is there to be taken (at once if one
+    /// already is), until ``unwatch(_:)``.
+    func watch(_ token: ObjectIdentifier, _ signal: @escaping @Sendable () -> Void) async {
+        let collector = self.collector
+        let readyNow = (try? await channel.eventLoop.submit { collector.watch(token, signal) }.get()) ?? true
+        if readyNow { signal() }
+    }
+
+    func unwatch(_ token: ObjectIdentifier) async {
+        let collector = self.collector
+        try? await channel.eventLoop.submit { collector.unwatch(token) }.get()
+    }
+
     /// Send, then await the response.
     public func exchange(_ request: WireRequest, within timeout: Duration) async throws -> WireEvent {
         try await send(request)
@@ -124,6 +148,7 @@ final class ResponseCollector: ChannelInboundHandler, @unchecked Sendable {
     private var waiter: EventLoopPromise<WireEvent>?
     private var waiterTimeout: Scheduled<Void>?
     private var eventLoop: (any EventLoop)?
+    private var watchers: [ObjectIdentifier: @Sendable () -> Void] = [:]
 
     var isClosed: Bool { terminal != nil }
 
@@ -167,7 +192,29 @@ final class ResponseCollector: ChannelInboundHandler, @unchecked Sendable {
             self.waiter = nil
             waiterTimeout?.cancel()
             waiter.succeed(terminal)
+        } else {
+            signalWatchers()
         }
+    }
+
+    private func signalWatchers() {
+        let signals = watchers.values
+        watchers.removeAll()
+        for signal in signals { signal() }
+    }
+
+    /// Registers a watcher; true when something is there to take already.
+    func watch(_ token: ObjectIdentifier, _ signal: @escaping @Sendable () -> Void) -> Bool {
+        if !ready.isEmpty || terminal != nil { return true }
+        watchers[token] = signal
+        return false
+    }
+
+    func unwatch(_ token: ObjectIdentifier) { watchers[token] = nil }
+
+    func takeReady() -> WireEvent? {
+        if !ready.isEmpty { return ready.removeFirst() }
+        return terminal
     }
 
     private func deliver(_ event: WireEvent) {
@@ -177,6 +224,7 @@ final class ResponseCollector: ChannelInboundHandler, @unchecked Sendable {
             waiter.succeed(event)
         } else {
             ready.append(event)
+            signalWatchers()
         }
     }
 
