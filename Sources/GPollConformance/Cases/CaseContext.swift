@@ -1,0 +1,274 @@
+import GPollCore
+import Synchronization
+
+/// How a case ends early: a broken expectation or an inability to run.
+public enum CaseStop: Error, Sendable {
+    case broken(Finding)
+    case couldNotRun(String)
+}
+
+/// Which endpoint a helper talks to.
+public enum EndpointChoice: Sendable {
+    case primary
+    case second
+}
+
+/// What a running case is given: connections, the harness helpers and the checks.
+/// Every helper records into the case's transcript.
+public final class CaseContext: Sendable {
+    public let settings: Settings
+    public let transcript: Transcript
+    public let caseID: String
+    /// Unique to this case and run, so a case recognises its own messages.
+    public let prefix: String
+    /// The broadcast domain the case runs in; `settings` already points at it.
+    public let lane: Lane
+    private let client: WireClient
+    private let catalog: CatalogView
+    private let caseLevel: CatalogView.Level
+    private let connections = Mutex<[WireConnection]>([])
+    private let ended = Mutex(false)
+    /// Idle keep-alive publish connections by publish URL, with the time of their last answer.
+    private let publishConnections = Mutex<[String: (WireConnection, ContinuousClock.Instant)]>([:])
+    private let messageCounter = Mutex(0)
+
+    init(settings: Settings, client: WireClient, catalog: CatalogView, caseID: String, caseLevel: CatalogView.Level,
+         transcript: Transcript, prefix: String, lane: Lane = .a) {
+        self.settings = settings.onLane(lane)
+        self.lane = lane
+        self.client = client
+        self.catalog = catalog
+        self.caseID = caseID
+        self.caseLevel = caseLevel
+        self.transcript = transcript
+        self.prefix = prefix
+    }
+
+    /// How long to wait for an answer the server owes at once (handshake, 404, publish).
+    public var prompt: Duration { min(.seconds(5), settings.caseTimeout / 2) }
+    /// How long to wait for something the server owes eventually (a message after a publish).
+    public var patience: Duration { min(.seconds(5), settings.caseTimeout / 2) }
+    /// How long to watch for something that must not happen.
+    public var settle: Duration { settings.settle }
+    public var clientBuffer: Int { settings.clientBuffer }
+
+    public func endpoint(_ which: EndpointChoice) -> Endpoint {
+        switch which {
+        case .primary: return settings.pollURL
+        case .second: return settings.secondEndpoint ?? settings.pollURL
+        }
+    }
+
+    // MARK: Connections
+
+    public func connect(_ which: EndpointChoice = .primary) async throws -> WireConnection {
+        try await open(endpoint(which))
+    }
+
+    /// A connection to any URL (a publish URL without credentials, for instance).
+    public func client_connect(_ endpoint: Endpoint) async throws -> WireConnection { try await open(endpoint) }
+
+    private func open(_ endpoint: Endpoint) async throws -> WireConnection {
+        let connection: WireConnection
+        do {
+            connection = try await client.connect(to: endpoint, transcript: transcript)
+        } catch {
+            throw CaseStop.couldNotRun("\(error)")
+        }
+        // A case that overran its time is over: it must not open connections (or
+        // publish) on a lane that the next case now owns.
+        let refused = connections.withLock { list -> Bool in
+            if ended.withLock({ $0 }) { return true }
+            list.append(connection)
+            return false
+        }
+        if refused {
+            await connection.close()
+            throw CaseStop.couldNotRun("the case had already ended")
+        }
+        return connection
+    }
+
+    /// Closes every connection the case opened (its polls are then withdrawn) and
+    /// refuses new ones.
+    func closeAll() async {
+        let all = connections.withLock { list in
+            ended.withLock { $0 = true }
+            return list
+        }
+        for connection in all { await connection.close() }
+    }
+
+    // MARK: Requests
+
+    /// The request target for a raw `client-id` text (already percent-encoded).
+    public func target(clientID: String?, on which: EndpointChoice = .primary) -> [UInt8] {
+        endpoint(which).target(clientID: clientID.map { Array($0.utf8) })
+    }
+
+    /// Sends a GET with the given raw `client-id` text and awaits the answer within `prompt`.
+    public func get(clientID: String?, on connection: WireConnection, within: Duration? = nil) async throws -> WireEvent {
+        let target = connection.endpoint.target(clientID: clientID.map { Array($0.utf8) })
+        return try await send(WireRequest(target: target), on: connection, within: within ?? prompt)
+    }
+
+    public func send(_ request: WireRequest, on connection: WireConnection, within: Duration) async throws -> WireEvent {
+        do {
+            try await connection.send(request)
+        } catch {
+            throw CaseStop.couldNotRun("\(error)")
+        }
+        return await connection.next(within: within)
+    }
+
+    /// Registers a client the canonical way (`client-id=0`) and returns its id, judging
+    /// the answer only as far as every later step depends on it.
+    public func handshake(_ which: EndpointChoice = .primary, on connection: WireConnection? = nil,
+                          requirement: String? = nil) async throws -> ClientID {
+        let connection = try await { if let connection { return connection }; return try await connect(which) }()
+        let event = try await get(clientID: "0", on: connection)
+        let response = try expectStatus(event, 200, requirement: requirement, what: "a handshake (client-id=0)")
+        switch HandshakeBody.decode(response.body) {
+        case .success(let id): return id
+        case .failure(let error):
+            throw CaseStop.broken(finding(requirement, expected: "a JSON object whose member client-id is a valid id",
+                                          actual: "\(error): \(Transcript.escape(response.body, limit: 120))"))
+        }
+    }
+
+    /// Sends a poll for `id` (as `R$U`, or as the given raw text) without waiting for its answer.
+    public func startPoll(_ id: ClientID, on connection: WireConnection, text: String? = nil) async throws {
+        let target = connection.endpoint.target(clientID: Array((text ?? id.description).utf8))
+        do { try await connection.send(WireRequest(target: target)) } catch { throw CaseStop.couldNotRun("\(error)") }
+    }
+
+    /// `$` sent as `%24`, as a careful client does; a server must decode it.
+    public func percentEncodedID(_ id: ClientID) -> [UInt8] {
+        Array(id.description.replacingOccurrences(of: "$", with: "%24").utf8)
+    }
+
+    /// Polls and waits up to `within` (default: `patience`).
+    public func poll(_ id: ClientID, on connection: WireConnection, text: String? = nil, within: Duration? = nil) async throws -> WireEvent {
+        try await startPoll(id, on: connection, text: text)
+        return await connection.next(within: within ?? patience)
+    }
+
+    // MARK: Messages and publishing
+
+    /// A message unique to this case: `<prefix>-<n>` plus optional padding.
+    public func message(_ label: String? = nil) -> [UInt8] {
+        let n = messageCounter.withLock { value in value += 1; return value }
+        return Array("\(prefix)-\(label ?? String(n))".utf8)
+    }
+
+    /// Publishes through the harness interface; a non-2xx answer or no answer is an
+    /// ERROR outcome (the harness, not the protocol, failed). Consecutive publishes of
+    /// a case reuse one keep-alive connection per publish URL (opening a connection per
+    /// message made B publishes slow enough to approach a short E), unless the server
+    /// said `Connection: close` or the connection has been idle for 500 ms (a server's
+    /// keep-alive timeout could close it as the request goes out).
+    public func publish(_ body: [UInt8], to which: EndpointChoice = .primary, contentType: String? = nil) async throws {
+        let url: Endpoint?
+        switch which {
+        case .primary: url = settings.publishURL
+        case .second: url = settings.secondPublishURL
+        }
+        guard let url else { throw CaseStop.couldNotRun("no publish URL for this endpoint") }
+        let key = "\(url)"
+        let now = ContinuousClock.now
+        let reusable = publishConnections.withLock { idle -> WireConnection? in
+            guard let (connection, since) = idle.removeValue(forKey: key), now - since < .milliseconds(500) else { return nil }
+            return connection
+        }
+        var headers = settings.publishHeaders
+        if let contentType { headers.append(("Content-Type", contentType)) }
+        let request = WireRequest(method: "POST", target: url.plainTarget, headers: headers, body: body)
+        var connection: WireConnection
+        var event: WireEvent
+        if let reusable, await !reusable.isClosed {
+            connection = reusable
+            // A kept connection the server closed before reading the request: nothing
+            // was published, so send it again on a new connection.
+            if (try? await connection.send(request)) != nil {
+                event = await connection.next(within: settings.caseTimeout)
+            } else {
+                event = .closed
+            }
+            if case .closed = event {
+                await connection.close()
+                note("the kept publish connection was closed; publishing on a new one")
+                connection = try await open(url)
+                event = try await send(request, on: connection, within: settings.caseTimeout)
+            }
+        } else {
+            if let reusable { await reusable.close() }
+            connection = try await open(url)
+            event = try await send(request, on: connection, within: settings.caseTimeout)
+        }
+        guard let response = event.response else {
+            await connection.close()
+            throw CaseStop.couldNotRun("publish URL \(url) gave \(event.summary)")
+        }
+        if response.value("Connection")?.lowercased().contains("close") == true || response.version != "HTTP/1.1" {
+            await connection.close()
+        } else {
+            publishConnections.withLock { $0[key] = (connection, ContinuousClock.now) }
+        }
+        guard (200..<300).contains(response.status) else {
+            throw CaseStop.couldNotRun("publish URL \(url) answered \(response.status)")
+        }
+    }
+
+    // MARK: Checks
+
+    func finding(_ requirement: String?, expected: String, actual: String) -> Finding {
+        let level = requirement.flatMap { catalog.requirement($0)?.level } ?? caseLevel
+        return Finding(requirement: requirement, level: level, expected: expected, actual: actual)
+    }
+
+    /// Ends the case with a broken expectation unless `condition` holds. The level
+    /// (FAIL for MUST, WARN for SHOULD) is the cited requirement's.
+    public func check(_ condition: Bool, _ requirement: String?, expected: String, actual: @autoclosure () -> String) throws {
+        if !condition { throw CaseStop.broken(finding(requirement, expected: expected, actual: actual())) }
+    }
+
+    public func fail(_ requirement: String?, expected: String, actual: String) -> CaseStop {
+        .broken(finding(requirement, expected: expected, actual: actual))
+    }
+
+    /// The response, if the event is one with the expected status.
+    @discardableResult
+    public func expectStatus(_ event: WireEvent, _ status: Int, requirement: String?, what: String) throws -> WireResponse {
+        guard let response = event.response, response.status == status else {
+            throw CaseStop.broken(finding(requirement, expected: "\(status) for \(what)", actual: event.summary))
+        }
+        return response
+    }
+
+    /// Expects a 200 whose body is exactly `message`.
+    public func expectMessage(_ event: WireEvent, _ message: [UInt8], requirement: String?) throws {
+        let response = try expectStatus(event, 200, requirement: requirement,
+                                        what: "a poll owed '\(Transcript.escape(message, limit: 60))'")
+        try check(response.body == message, requirement,
+                  expected: "the body '\(Transcript.escape(message, limit: 80))' (\(message.count) bytes)",
+                  actual: "'\(Transcript.escape(response.body, limit: 80))' (\(response.body.count) bytes)")
+    }
+
+    /// Expects that nothing arrives within `settle`: no response, no close.
+    public func expectQuiet(_ connection: WireConnection, requirement: String?, what: String) async throws {
+        let event = await connection.next(within: settle)
+        guard case .timedOut = event else {
+            throw CaseStop.broken(finding(requirement, expected: "nothing yet for \(what)", actual: event.summary))
+        }
+    }
+
+    public func note(_ text: String) { transcript.note(text) }
+
+    /// Sleeps for a deployment-defined span (T or E) that no request can shorten.
+    public func wait(_ duration: Duration) async throws {
+        note("waiting \(duration)")
+        try await Task.sleep(for: duration)
+    }
+}
+
+import Foundation

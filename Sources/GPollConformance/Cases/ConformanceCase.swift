@@ -1,0 +1,43 @@
+/// One case of the registry: the catalog id and the code that runs it. Everything
+/// else about the case (title, level, requirements, needs) is read from the catalog.
+public struct ConformanceCase: Sendable {
+    /// When a case may run beside others.
+    public enum Scheduling: Sendable {
+        /// Registers its own clients and publishes nothing: any number at once.
+        case parallel
+        /// Publishes: a broadcast reaches every client of its endpoint, so nothing else
+        /// runs on that endpoint (its lane) meanwhile.
+        case serial
+        /// Fills the server (client limit): runs alone, after everything else.
+        case exclusive
+    }
+
+    public let id: String
+    /// nil: derived from the catalog (serial when it needs publishing).
+    public let scheduling: Scheduling?
+    /// How long the case is expected to take against a conforming server, for
+    /// balancing lanes only (nil: a short case, longer with B).
+    public let estimate: (@Sendable (Settings) -> Duration)?
+    public let run: @Sendable (CaseContext) async throws -> Void
+
+    public init(_ id: String, scheduling: Scheduling? = nil, estimate: (@Sendable (Settings) -> Duration)? = nil,
+                run: @escaping @Sendable (CaseContext) async throws -> Void) {
+        self.id = id
+        self.scheduling = scheduling
+        self.estimate = estimate
+        self.run = run
+    }
+
+    public func effectiveScheduling(needs: [CatalogView.Need]) -> Scheduling {
+        if let scheduling { return scheduling }
+        if needs.contains(.maxClients) { return .exclusive }
+        return needs.contains(.publish) ? .serial : .parallel
+    }
+
+    /// The expected duration: the case's own estimate, or 50 ms plus 3 ms per
+    /// message for cases that publish about B messages.
+    public func expectedDuration(needs: [CatalogView.Need], settings: Settings) -> Duration {
+        if let estimate { return estimate(settings) }
+        return .milliseconds(50) + (needs.contains(.clientBuffer) ? .milliseconds(3) * settings.clientBuffer : .zero)
+    }
+}

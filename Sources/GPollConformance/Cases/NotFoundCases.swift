@@ -1,0 +1,127 @@
+import GPollCore
+
+/// Spec section 8: the 404 rules.
+enum NotFoundCases {
+    /// `R$U` with U changed by `mutate`.
+    static func variant(_ id: ClientID, _ mutate: (String) -> String) -> String { "\(id.routine)$" + mutate(id.uuidText) }
+
+    /// Canonical routine ids other than R.
+    static func otherRoutines(_ r: UInt32) -> [String] {
+        var out: [UInt32] = []
+        if r < ClientID.maximumRoutine { out.append(r + 1) }
+        out.append(r == 0 ? 1 : 0)
+        if r != ClientID.maximumRoutine { out.append(ClientID.maximumRoutine) }
+        return Array(Set(out.map { String($0) })).sorted()
+    }
+
+    static let all: [ConformanceCase] = [
+        ConformanceCase("notfound/001") { ctx in
+            let c = try await ctx.connect()
+            let id = try await ctx.handshake(on: c)
+            for value in ["abcdefghij", "abcdefghijk", id.uuidText, String(repeating: "x", count: 100)] {
+                try await ctx.expectNotFound(value, on: c, "NF-1")
+            }
+        },
+        ConformanceCase("notfound/002") { ctx in
+            let c = try await ctx.connect()
+            let id = try await ctx.handshake(on: c)
+            try await ctx.expectNotFound("\(id.routine)$\(ctx.randomUUID())", on: c, "NF-2")
+        },
+        ConformanceCase("notfound/003") { ctx in
+            let c = try await ctx.connect()
+            let id = try await ctx.handshake(on: c)
+            try await ctx.expectNotFound(variant(id) { $0.uppercased() }, on: c, "NF-2")
+        },
+        ConformanceCase("notfound/004") { ctx in
+            let c = try await ctx.connect()
+            let id = try await ctx.handshake(on: c)
+            for nibble: Character in ["1", "3", "5"] {
+                try await ctx.expectNotFound(variant(id) { $0.replacing(at: 14, with: nibble) }, on: c, "NF-2")
+            }
+        },
+        ConformanceCase("notfound/005") { ctx in
+            let c = try await ctx.connect()
+            let id = try await ctx.handshake(on: c)
+            for nibble: Character in ["0", "7", "c"] {
+                try await ctx.expectNotFound(variant(id) { $0.replacing(at: 19, with: nibble) }, on: c, "NF-2")
+            }
+        },
+        ConformanceCase("notfound/006") { ctx in
+            let c = try await ctx.connect()
+            let id = try await ctx.handshake(on: c)
+            let mutations: [(String) -> String] = [{ String($0.dropLast()) }, { String($0.dropLast(13)) }, { $0 + "a" }, { $0 + "0" }]
+            for mutate in mutations { try await ctx.expectNotFound(variant(id, mutate), on: c, "NF-2") }
+        },
+        ConformanceCase("notfound/007") { ctx in
+            let c = try await ctx.connect()
+            let id = try await ctx.handshake(on: c)
+            for value in ["$" + ctx.randomUUID(), "$$$$$$$$$$", "0123456789$", id.uuidText + "$"] {
+                try await ctx.expectNotFound(value, on: c, "NF-2")
+            }
+        },
+        ConformanceCase("notfound/008") { ctx in
+            let c = try await ctx.connect()
+            let id = try await ctx.handshake(on: c)
+            for routine in otherRoutines(id.routine) {
+                try await ctx.expectNotFound("\(routine)$\(id.uuidText)", on: c, "NF-3")
+            }
+        },
+        ConformanceCase("notfound/009") { ctx in
+            let first = try await ctx.connect(.primary), second = try await ctx.connect(.second)
+            let b = try await ctx.handshake(.second, on: second)
+            try await ctx.expectNotFound(b.description, on: first, "NF-5")
+            let a = try await ctx.handshake(.primary, on: first)
+            try await ctx.expectNotFound(a.description, on: second, "NF-5")
+        },
+        ConformanceCase("notfound/010") { ctx in
+            let c = try await ctx.connect()
+            let id = try await ctx.handshake(on: c)
+            try await ctx.publish(all: ctx.messages(ctx.clientBuffer + 1))
+            try await ctx.settleDown()
+            try await ctx.expectNotFound(id.description, on: c, "NF-4")
+            try await ctx.expectNotFound(id.description, on: c, "BU-4")
+        },
+        ConformanceCase("notfound/011") { ctx in
+            let c = try await ctx.connect()
+            let id = try await ctx.handshake(on: c)
+            let (m1, m2) = (ctx.message(), ctx.message())
+            try await ctx.publish(all: [m1, m2])
+            let other = otherRoutines(id.routine)[0]
+            for value in [variant(id) { $0.uppercased() }, "\(other)$\(id.uuidText)", variant(id) { String($0.dropLast()) }, id.uuidText] {
+                try await ctx.expectNotFound(value, on: c, "NF-6")
+            }
+            try await ctx.expectMessages(id, on: c, [m1, m2], "NF-6")
+        },
+        ConformanceCase("notfound/012") { ctx in
+            let waiting = try await ctx.connect()
+            let id = try await ctx.handshake(on: waiting)
+            try await ctx.startPoll(id, on: waiting)
+            let c = try await ctx.connect()
+            try await ctx.expectNotFound(variant(id) { $0.uppercased() }, on: c, "NF-6")
+            try await ctx.expectNotFound("\(otherRoutines(id.routine)[0])$\(id.uuidText)", on: c, "NF-6")
+            try await ctx.expectQuiet(waiting, requirement: "NF-6", what: "the waiting poll")
+            let m = ctx.message()
+            try await ctx.publish(m)
+            try ctx.expectMessage(await waiting.next(within: ctx.patience), m, requirement: "NF-6")
+        },
+        ConformanceCase("notfound/013") { ctx in
+            let c = try await ctx.connect()
+            let id = try await ctx.handshake(on: c)
+            let m = ctx.message()
+            try await ctx.publish(m)
+            let (r, u) = (id.routineText, id.uuidText)
+            for value in ["0\(r)$\(u)", "%2B\(r)$\(u)", "+\(r)$\(u)", "x$\(u)", "-0$\(u)", "$\(u)"] {
+                try await ctx.expectNotFound(value, on: c, "NF-7")
+            }
+            try ctx.expectMessage(try await ctx.poll(id, on: c), m, requirement: "NF-6")
+        },
+        ConformanceCase("notfound/014") { ctx in
+            let c = try await ctx.connect()
+            let id = try await ctx.handshake(on: c)
+            let m = ctx.message()
+            try await ctx.publish(m)
+            for value in ["\(id)$", "\(id)$junk", "\(id)%20"] { try await ctx.expectNotFound(value, on: c, "NF-7") }
+            try ctx.expectMessage(try await ctx.poll(id, on: c), m, requirement: "NF-6")
+        },
+    ]
+}

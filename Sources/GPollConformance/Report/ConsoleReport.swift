@@ -1,0 +1,39 @@
+/// Text for a terminal or a CI log: one line per case as it ends, details for every
+/// FAIL, WARN and ERROR (and every case with --verbose), then the summary line.
+public enum ConsoleReport {
+    public static func line(_ result: CaseResult, catalog: CatalogView, verbose: Bool) -> String {
+        let time = String(format: "%.2fs", result.seconds)
+        var text = "\(result.outcome.rawValue.padding(toLength: 5, withPad: " ", startingAt: 0)) \(result.id) \(result.title)"
+        if result.outcome != .skip { text += " (\(time))" }
+        if let reason = result.reason { text += "\n      reason: \(reason)" }
+        if let finding = result.finding { text += "\n" + describe(finding, catalog: catalog, indent: "      ") }
+        let showTranscript = verbose ? result.outcome != .skip : [.fail, .warn, .error].contains(result.outcome)
+        if showTranscript && !result.transcript.isEmpty {
+            text += "\n      transcript:\n" + render(result.transcript, indent: "        ")
+        }
+        return text
+    }
+
+    /// The requirement id with its sentence from the catalog, then expected against actual.
+    public static func describe(_ finding: Finding, catalog: CatalogView, indent: String) -> String {
+        var lines: [String] = []
+        if let id = finding.requirement {
+            let sentence = catalog.requirement(id).map { "\($0.level.rawValue): \($0.text)" } ?? finding.level.rawValue
+            lines.append("\(indent)[\(id)] \(sentence)")
+        }
+        lines.append("\(indent)expected: \(finding.expected)")
+        lines.append("\(indent)actual:   \(finding.actual)")
+        return lines.joined(separator: "\n")
+    }
+
+    public static func render(_ entries: [Transcript.Entry], indent: String) -> String {
+        entries.map { entry in
+            let head = "\(indent)+\(entry.milliseconds)ms \(entry.connection) \(entry.direction) "
+            let pad = String(repeating: " ", count: head.count)
+            return entry.text.split(separator: "\n", omittingEmptySubsequences: false).enumerated()
+                .map { ($0.offset == 0 ? head : pad) + $0.element }.joined(separator: "\n")
+        }.joined(separator: "\n")
+    }
+}
+
+import Foundation

@@ -1,0 +1,79 @@
+/// Everything a run knows about the server under test, from the command line.
+public struct Settings: Sendable {
+    public var pollURL: Endpoint
+    public var publishURL: Endpoint?
+    public var publishHeaders: [(String, String)]
+    public var secondEndpoint: Endpoint?
+    public var secondPublishURL: Endpoint?
+    /// B, the per-client buffer capacity.
+    public var clientBuffer: Int
+    /// T; nil when unknown (timeout cases are skipped).
+    public var pollTimeout: Duration?
+    /// E; nil when unknown (idle-expiry cases are skipped).
+    public var idleExpiry: Duration?
+    /// The configured client limit; nil when unknown (the 503 case is skipped).
+    public var maxClients: Int?
+    /// Per-case limit; a case still running then is an ERROR.
+    public var caseTimeout: Duration
+    /// How long to let an asynchronous server apply a publish or notice a disconnect
+    /// before checking that something did not happen.
+    public var settle: Duration
+    public var strict: Bool
+    /// How many non-publishing cases run at once.
+    public var parallelism: Int
+
+    public init(pollURL: Endpoint, publishURL: Endpoint? = nil, publishHeaders: [(String, String)] = [],
+                secondEndpoint: Endpoint? = nil, secondPublishURL: Endpoint? = nil, clientBuffer: Int = 100,
+                pollTimeout: Duration? = nil, idleExpiry: Duration? = nil, maxClients: Int? = nil,
+                caseTimeout: Duration = .seconds(10), settle: Duration = .milliseconds(150), strict: Bool = false,
+                parallelism: Int = 16) {
+        self.pollURL = pollURL
+        self.publishURL = publishURL
+        self.publishHeaders = publishHeaders
+        self.secondEndpoint = secondEndpoint
+        self.secondPublishURL = secondPublishURL
+        self.clientBuffer = clientBuffer
+        self.pollTimeout = pollTimeout
+        self.idleExpiry = idleExpiry
+        self.maxClients = maxClients
+        self.caseTimeout = caseTimeout
+        self.settle = settle
+        self.strict = strict
+        self.parallelism = parallelism
+    }
+
+    /// Why a case with these needs cannot run, or nil if it can.
+    public func unmetNeed(_ needs: [CatalogView.Need]) -> String? {
+        for need in needs {
+            switch need {
+            case .publish where publishURL == nil: return "needs --publish-url"
+            case .pollTimeout where pollTimeout == nil: return "needs --poll-timeout"
+            case .idleExpiry where idleExpiry == nil: return "needs --idle-expiry"
+            case .maxClients where maxClients == nil: return "needs --max-clients"
+            case .secondEndpoint where secondEndpoint == nil: return "needs --second-endpoint"
+            case .secondEndpoint where needs.contains(.publish) && secondPublishURL == nil:
+                return "needs --second-publish-url"
+            default: continue
+            }
+        }
+        return nil
+    }
+
+    /// Whether the second endpoint is a lane of its own: an independent broadcast
+    /// domain with its own publish URL, where publishing cases can run beside those
+    /// of the first endpoint.
+    public var hasTwoLanes: Bool { publishURL != nil && secondEndpoint != nil && secondPublishURL != nil }
+
+    /// The settings a case on `lane` sees: on lane B the second endpoint and its
+    /// publish URL are the case's own, and the first endpoint is its "second", so a
+    /// case never needs to know which lane it is on.
+    public func onLane(_ lane: Lane) -> Settings {
+        guard lane == .b, let second = secondEndpoint, let secondPublish = secondPublishURL else { return self }
+        var settings = self
+        settings.pollURL = second
+        settings.publishURL = secondPublish
+        settings.secondEndpoint = pollURL
+        settings.secondPublishURL = publishURL
+        return settings
+    }
+}

@@ -1,0 +1,117 @@
+import Foundation
+import Synchronization
+
+/// The HTTP exchange of one case, as shown for FAIL, WARN and ERROR (and for every case
+/// with --verbose). Shared by all connections of a case; safe from any thread.
+public final class Transcript: Sendable {
+    public struct Entry: Sendable, Codable, Equatable {
+        /// Milliseconds since the case started.
+        public var milliseconds: Int
+        /// Which connection, `c1`, `c2`, ..., or `--` for notes and publishes.
+        public var connection: String
+        /// `>` request, `<` response, `*` note.
+        public var direction: String
+        public var text: String
+
+        public init(milliseconds: Int, connection: String, direction: String, text: String) {
+            self.milliseconds = milliseconds
+            self.connection = connection
+            self.direction = direction
+            self.text = text
+        }
+    }
+
+    /// Bodies longer than this are cut; the full length is noted, so a truncation by the
+    /// server is still visible.
+    public static let bodyPreviewLimit = 512
+
+    private let start: ContinuousClock.Instant
+    private let state = Mutex<(entries: [Entry], connections: Int)>(([], 0))
+
+    public init(start: ContinuousClock.Instant = .now) { self.start = start }
+
+    public var entries: [Entry] { state.withLock { $0.entries } }
+
+    /// A fresh label for a new connection.
+    public func nextConnectionLabel() -> String {
+        state.withLock { value in
+            value.connections += 1
+            return "c\(value.connections)"
+        }
+    }
+
+    public func note(_ text: String, connection: String = "--") {
+        append(connection: connection, direction: "*", text: text)
+    }
+
+    public func request(_ request: WireRequest, connection: String) {
+        let target = Self.escape(request.target, limit: 200)
+        var text = "\(request.method) \(target)"
+        if !request.body.isEmpty { text += "\n" + Self.bodyText(request.body) }
+        append(connection: connection, direction: ">", text: text)
+    }
+
+    public func raw(_ bytes: [UInt8], connection: String) {
+        append(connection: connection, direction: ">", text: "raw bytes: " + Self.escape(bytes, limit: Self.bodyPreviewLimit))
+    }
+
+    public func event(_ event: WireEvent, connection: String) {
+        switch event {
+        case .response(let response):
+            var text = "\(response.version) \(response.status) \(response.reason)"
+            for (name, value) in response.headers { text += "\n\(name): \(value)" }
+            text += "\n" + Self.bodyText(response.body)
+            append(connection: connection, direction: "<", text: text)
+        case .timedOut:
+            append(connection: connection, direction: "*", text: "no response yet")
+        case .closed:
+            append(connection: connection, direction: "*", text: "connection closed by the server")
+        case .malformed(let why):
+            append(connection: connection, direction: "*", text: "malformed response: \(why)")
+        }
+    }
+
+    private func append(connection: String, direction: String, text: String) {
+        let elapsed = ContinuousClock.now - start
+        let ms = Int(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)
+        state.withLock { $0.entries.append(Entry(milliseconds: ms, connection: connection, direction: direction, text: text)) }
+    }
+
+    /// The transcript as text lines, e.g. `  +12ms c1 > GET /poll?client-id=0`.
+    public func render(indent: String = "  ") -> String {
+        entries.map { entry in
+            let lines = entry.text.split(separator: "\n", omittingEmptySubsequences: false)
+            let head = "\(indent)+\(entry.milliseconds)ms \(entry.connection) \(entry.direction) "
+            let pad = String(repeating: " ", count: head.count)
+            return lines.enumerated().map { ($0.offset == 0 ? head : pad) + $0.element }.joined(separator: "\n")
+        }.joined(separator: "\n")
+    }
+
+    public static func bodyText(_ body: [UInt8]) -> String {
+        if body.isEmpty { return "(empty body)" }
+        let shown = escape(body, limit: bodyPreviewLimit)
+        return body.count > bodyPreviewLimit ? "body: \(shown)... (\(body.count) bytes in all)" : "body: \(shown)"
+    }
+
+    /// Printable ASCII as is; everything else as `\xHH`, so transcripts stay one
+    /// readable line per item and safe for terminals and XML alike.
+    public static func escape(_ bytes: some Collection<UInt8>, limit: Int) -> String {
+        var out = ""
+        for byte in bytes.prefix(limit) {
+            if byte >= 0x20 && byte < 0x7F && byte != UInt8(ascii: "\\") {
+                out.unicodeScalars.append(Unicode.Scalar(byte))
+            } else if byte == UInt8(ascii: "\\") {
+                out += "\\\\"
+            } else {
+                out += "\\x" + String(byte, radix: 16, uppercase: true).leftPadded(to: 2)
+            }
+        }
+        return out
+    }
+}
+
+extension String {
+    func leftPadded(to width: Int, with pad: Character = "0") -> String {
+        count >= width ? self : String(repeating: pad, count: width - count) + self
+    }
+}

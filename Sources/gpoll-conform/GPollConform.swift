@@ -1,0 +1,162 @@
+import ArgumentParser
+import Foundation
+import GPollConformance
+
+/// The command line of the conformance tester. Its help is its manual.
+@main
+struct GPollConform: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "gpoll-conform",
+        abstract: "Run the gpoll/1 conformance cases against a gpoll endpoint.",
+        discussion: """
+            Each case of Spec's catalog ends with one outcome:
+              PASS   every check held
+              FAIL   a MUST was broken (or a SHOULD under --strict)
+              WARN   a SHOULD was broken; not a failure unless --strict
+              SKIP   not run, with the reason (e.g. "needs --publish-url")
+              ERROR  could not run: refused connection, publish URL not answering 2xx, time-out
+
+            Every FAIL, WARN and ERROR prints the requirement id and its sentence,
+            expected against actual, and the HTTP transcript of the case.
+
+            Exit codes:
+              0  nothing failed (PASS, WARN, SKIP only)
+              1  a case failed, or could not run (FAIL or ERROR)
+              2  bad usage, or the target is unreachable
+
+            Cases that publish run one at a time; the others run in parallel.
+            Example, against the reference server:
+              gpoll-conform http://127.0.0.1:8080/poll --publish-url http://127.0.0.1:8081/publish \\
+                --poll-timeout 30 --idle-expiry 60 --strict --junit report.xml
+            """,
+        version: RunInfo.toolVersion)
+
+    @Argument(help: ArgumentHelp("The poll endpoint, e.g. http://127.0.0.1:8080/poll (not needed with --list).", valueName: "poll-url"))
+    var pollURL: String?
+
+    @Option(help: ArgumentHelp("Publish URL (Spec's harness interface): POST with the raw message as the body, 2xx once offered to every client. Without it, publishing cases are skipped.", valueName: "url"))
+    var publishURL: String?
+
+    @Option(help: ArgumentHelp("A header sent with every publish, e.g. 'Authorization: Bearer TOKEN'. Repeatable.", valueName: "Name: value"))
+    var publishHeader: [String] = []
+
+    @Option(help: ArgumentHelp("A second endpoint of the same server, for the isolation cases.", valueName: "url"))
+    var secondEndpoint: String?
+
+    @Option(help: ArgumentHelp("The publish URL of the second endpoint.", valueName: "url"))
+    var secondPublishURL: String?
+
+    @Option(help: ArgumentHelp("B, the server's per-client buffer (queued messages before eviction).", valueName: "n"))
+    var clientBuffer: Int = 100
+
+    @Option(help: ArgumentHelp("T, the server's poll timeout. Unknown: the timeout cases are skipped; 0: polls never time out.", valueName: "seconds"))
+    var pollTimeout: Double?
+
+    @Option(help: ArgumentHelp("E, the server's idle expiry. Unknown or 0: the expiry cases are skipped.", valueName: "seconds"))
+    var idleExpiry: Double?
+
+    @Option(help: ArgumentHelp("The server's client limit, for the 503 cases. Unknown: they are skipped. They fill the server, so they run last.", valueName: "n"))
+    var maxClients: Int?
+
+    @Option(name: .customLong("case"), help: ArgumentHelp("Run only cases whose id matches, e.g. 'handshake/*' (* ? [..]). Repeatable.", valueName: "glob"))
+    var cases: [String] = []
+
+    @Option(help: ArgumentHelp("Do not run cases whose id matches. Repeatable.", valueName: "glob"))
+    var exclude: [String] = []
+
+    @Flag(help: "Print the catalog (with --json: as JSON) and exit.")
+    var list = false
+
+    @Flag(help: "Count SHOULD violations as failures (FAIL, not WARN).")
+    var strict = false
+
+    @Option(help: ArgumentHelp("Write a JUnit XML report: one <testsuite> per Spec section; WARN is a passing <testcase> listed in the suite's 'warned' property and <system-out>.", valueName: "file"))
+    var junit: String?
+
+    @Option(help: ArgumentHelp("Write the results as JSON (with --list: print the catalog as JSON; give '-' or nothing for standard output).", valueName: "file"))
+    var json: String?
+
+    @Flag(help: "Show the transcripts of passing cases too.")
+    var verbose = false
+
+    @Option(help: ArgumentHelp("Per-case time limit; a case still running then is an ERROR.", valueName: "seconds"))
+    var timeout: Double = 10
+
+    @Option(help: ArgumentHelp("How long to let an asynchronous server apply a publish or notice a close before checking that something did not happen.", valueName: "ms"))
+    var settleMs: Int = 150
+
+    @Option(help: ArgumentHelp("Trust this CA (PEM) for an https target.", valueName: "pem"))
+    var caCert: String?
+
+    @Flag(help: "Do not verify the server's TLS certificate.")
+    var insecure = false
+
+    func validate() throws {
+        if !list && pollURL == nil { throw ValidationError("Missing expected argument '<poll-url>'") }
+    }
+
+    var options: RunOptions {
+        var options = RunOptions(pollURL: pollURL ?? "http://127.0.0.1/")
+        options.publishURL = publishURL
+        options.publishHeaders = publishHeader
+        options.secondEndpoint = secondEndpoint
+        options.secondPublishURL = secondPublishURL
+        options.clientBuffer = clientBuffer
+        options.pollTimeout = pollTimeout
+        options.idleExpiry = idleExpiry
+        options.maxClients = maxClients
+        options.cases = cases
+        options.excludes = exclude
+        options.strict = strict
+        options.junit = junit
+        options.json = json
+        options.verbose = verbose
+        options.timeout = timeout
+        options.settleMs = settleMs
+        options.caCert = caCert
+        options.insecure = insecure
+        return options
+    }
+
+    func run() async throws {
+        if list {
+            do {
+                try ConformanceMain.list(options, json: json != nil)
+            } catch {
+                FileHandle.standardError.write(Data("gpoll-conform: \(error)\n".utf8))
+                throw ExitCode(2)
+            }
+            return
+        }
+        let code = await ConformanceMain.run(options)
+        if code != 0 { throw ExitCode(code) }
+    }
+
+    /// `--list --json` takes no file: give `--json` the value `-` when nothing follows it.
+    static func preprocess(_ arguments: [String]) -> [String] {
+        var out: [String] = []
+        for (index, argument) in arguments.enumerated() {
+            out.append(argument)
+            if argument == "--json", index + 1 == arguments.count || arguments[index + 1].hasPrefix("--") { out.append("-") }
+        }
+        return out
+    }
+
+    /// ArgumentParser exits 64 on a usage error; gpoll-conform promises 2.
+    static func main() async {
+        do {
+            var command = try parseAsRoot(preprocess(Array(CommandLine.arguments.dropFirst())))
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch let code as ExitCode {
+            Foundation.exit(code.rawValue)
+        } catch {
+            if exitCode(for: error) == .success { exit(withError: error) }
+            FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+            Foundation.exit(2)
+        }
+    }
+}

@@ -1,1 +1,0 @@
-print("gpoll-conform: not built yet")

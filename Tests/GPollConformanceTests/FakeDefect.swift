@@ -1,0 +1,25 @@
+/// Deliberate deviations from Spec that ``FakeGPollServer`` can be built with: each
+/// one is a bug a real implementation could have (several are the original's).
+enum FakeDefect: String, CaseIterable, Sendable {
+    // Transport
+    case rejectsGET, headConsumes, bodyOverridesQuery, noCacheControl
+    // Parameter
+    case noPercentDecoding, crashOnBadEscape, badEscape404, rejectsNonUTF8, lengthInCharacters
+    case lastClientIDWins, caseInsensitiveName
+    // Handshake and ids
+    case requiresClientID, handshakeNotJSON, dollarShortIsPoll, handshakeAtTenBytes, sameIDPerConnection
+    case textPlainHandshake, prettyHandshake, nonV4UUIDs, counterUUIDs, lateRegistration
+    // Poll and 404
+    case immediate204, batchesMessages, noDollarHandshake, noNotFound, acceptsUppercaseUUID, ignoresRoutine
+    case sharedEndpoints, evictionKeepsID, notFoundDisturbs, lenientIDs
+    // Buffer and delivery
+    case evictAtB, neverEvicts, waitingPollsIgnored, duplicateDelivery, dedupesEqualMessages
+    case deliversPreRegistrationMessages, broadcastsToFirst10, empty204, truncatesLargeMessages, textMessages, reorders
+    // Concurrency, timeout, disconnect
+    case fanOutToPolls, oldestPollWins, noTimeout, timeoutLosesNext, lossOnDisconnect, evictOnDisconnect
+    // Limits
+    case noIdleExpiry, expiresWhilePolling, shortTargetLimit, no414, no400, badInputKillsAll, no503, limitBreaksLive
+    // Security and harness
+    case leaksIDs, publishViaPoll, publishIgnoresToken, asyncPublish, publishToAllEndpoints, formDecodesPublishBody
+    case plainHTTPBeyondLoopback
+}
