@@ -8,7 +8,8 @@ import NIOHTTP1
 /// (pipelining assistance matters: a waiting poll holds its connection's next
 /// request back until it is answered) and, ideally, after a
 /// ``GPollProtocolErrorHandler``. It answers requests whose path is one of the
-/// router's endpoints, with any method; request bodies are read and ignored.
+/// router's endpoints, with any method but HEAD (405: a HEAD answer has no
+/// body, so a HEAD poll would lose its message); request bodies are ignored.
 /// Other paths get 404, or are passed on to the next handler with
 /// ``UnknownPathPolicy/forward``.
 ///
@@ -97,6 +98,11 @@ public final class GPollHTTPHandler: ChannelInboundHandler, RemovableChannelHand
         }
         guard let endpoint = router.endpoint(at: GPollRouter.path(of: head.uri)) else {
             return unknownPaths == .forward ? .forwarding : .reject(.empty(.notFound), keepAlive: ConnectionReuse(head))
+        }
+        // A HEAD answer has no body, so a HEAD poll would take a message that
+        // never reaches anyone (Spec TR-4); refusing HEAD (TR-3) keeps it harmless.
+        if head.method == .HEAD {
+            return .reject(.empty(.methodNotAllowed, extraHeaders: [("Allow", "GET")]), keepAlive: ConnectionReuse(head))
         }
         return .gpoll(endpoint, target: head.uri, keepAlive: ConnectionReuse(head))
     }

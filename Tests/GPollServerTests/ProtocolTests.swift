@@ -27,6 +27,23 @@ struct ProtocolTests {
         }
     }
 
+    @Test("HEAD is refused with 405 and takes no message (Spec TR-4)")
+    func headTakesNothing() async throws {
+        try await withServer { server in
+            let connection = try await server.connect()
+            let id = try await server.handshake(connection)
+            try await server.publish("kept")
+            let head = try await connection.request(server.pollTarget(id), method: .HEAD)
+            #expect(head.status == .methodNotAllowed)
+            #expect(head.headers.value("allow") == "GET")
+            expectGPollHeaders(head)
+            #expect(server.endpoint.queuedMessageCount(of: id) == 1)
+            let get = try await connection.request(server.pollTarget(id))
+            #expect(get.text == "kept")
+            await connection.close()
+        }
+    }
+
     @Test("a poll delivers the exact bytes: empty, binary, 64 KiB", arguments: [0, 1, 256, 65536])
     func exactBytes(size: Int) async throws {
         try await withServer { server in
