@@ -21,6 +21,10 @@ import Testing
 
     /// The fake server without defects is a second implementation: everything passes, strictly.
     @Test func fakeServerWithoutDefectsPassesEverything() async throws {
+        try await LoadGate.exclusive { try await fakeServerWithoutDefects() }
+    }
+
+    func fakeServerWithoutDefects() async throws {
         let plain = FakeGPollServer(Self.config(for: "", defects: []))
         try await plain.start()
         let limited = FakeGPollServer(Self.config(for: "limits/007", defects: []))
@@ -38,6 +42,10 @@ import Testing
     /// URLs reach every kind of case: a publishing case that needs one endpoint must
     /// run on the lane asked for, and still FAIL or WARN there.
     @Test func everyCaseFailsAgainstItsDefect() async throws {
+        try await LoadGate.exclusive { try await everyCaseAgainstItsDefect() }
+    }
+
+    func everyCaseAgainstItsDefect() async throws {
         let entries = Harness.catalog.activeCases
         let jobs = entries.flatMap { entry in (DefectTable.table[entry.id] ?? []).map { (entry, $0) } }
             .enumerated().map { ($0.element.0, $0.element.1, $0.offset % 2 == 0 ? Lane.a : Lane.b) }

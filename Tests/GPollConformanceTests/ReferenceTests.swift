@@ -47,6 +47,10 @@ struct ReferenceServer {
 @Suite(.serialized) struct ReferenceTests {
     @Test(arguments: [false, true])
     func referenceServerPassesEveryCase(strict: Bool) async throws {
+        try await LoadGate.exclusive { try await referenceServerRun(strict: strict) }
+    }
+
+    func referenceServerRun(strict: Bool) async throws {
         let reference = try await ReferenceServer.start()
         let client = try WireClient()
         let start = ContinuousClock.now
@@ -79,6 +83,10 @@ struct ReferenceServer {
     }
 
     @Test func clientLimitCasesPassOnALimitedReferenceServer() async throws {
+        try await LoadGate.exclusive { try await clientLimitRun() }
+    }
+
+    func clientLimitRun() async throws {
         let reference = try await ReferenceServer.start(maxClients: 200)
         let client = try WireClient()
         var options = reference.options(strict: true)
@@ -124,6 +132,10 @@ struct ReferenceServer {
     }
 
     @Test func binaryPassesAgainstTheReferenceAndWritesValidJUnit() async throws {
+        try await LoadGate.exclusive { try await binaryRun() }
+    }
+
+    func binaryRun() async throws {
         guard FileManager.default.isExecutableFile(atPath: Self.binary.path) else {
             Issue.record("gpoll-conform is not built at \(Self.binary.path)")
             return

@@ -24,7 +24,8 @@ struct ScheduleTests {
             let roll = Int.random(in: 0..<20, using: &random)
             let kind: Schedule.Kind = roll < 9 ? .quiet : roll < 19 ? .publishing : .exclusive
             return Schedule.Job(id: "case/\(n)", kind: kind, bothEndpoints: Int.random(in: 0..<8, using: &random) == 0,
-                                expected: .milliseconds(Int.random(in: 1...3000, using: &random)))
+                                expected: .milliseconds(Int.random(in: 1...3000, using: &random)),
+                                afterQuiet: kind == .publishing && Int.random(in: 0..<3, using: &random) == 0)
         }
     }
 
@@ -44,6 +45,8 @@ struct ScheduleTests {
         for (i, j) in overlaps(schedule, times) {
             let (x, y) = (schedule.slots[i], schedule.slots[j])
             let shared = !x.lanes.isDisjoint(with: y.lanes)
+            #expect(!(x.job.kind == .quiet && y.job.afterQuiet) && !(y.job.kind == .quiet && x.job.afterQuiet),
+                    "a B-message publisher ran during the quiet phase: \(x.job.id) / \(y.job.id): \(context)")
             #expect(x.job.kind != .exclusive && y.job.kind != .exclusive,
                     "a client-limit case overlapped \(x.job.id) / \(y.job.id): \(context)")
             #expect(!(shared && x.job.kind == .publishing && y.job.kind == .publishing),
@@ -138,6 +141,7 @@ struct ScheduleTests {
         #expect(slot("notfound/009").lanes == [.a, .b] && slot("notfound/009").job.kind == .quiet)
         #expect(slot("timeout/001").lane == .a && slot("timeout/001").job.kind == .quiet)
         #expect(schedule.slots.suffix(2).map(\.job.id) == ["limits/007", "limits/008"])
+        #expect(slot("buffer/001").job.afterQuiet && !slot("limits/002").job.afterQuiet)
         let publishers = schedule.slots.filter { $0.job.kind == .publishing && $0.lanes.count == 1 }
         #expect(publishers.contains { $0.lane == .a } && publishers.contains { $0.lane == .b })
         let times = schedule.simulate(parallelism: 16)

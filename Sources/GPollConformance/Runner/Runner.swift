@@ -66,7 +66,8 @@ public struct ConformanceRunner: Sendable {
             case .exclusive: kind = .exclusive
             }
             return Schedule.Job(id: item.entry.id, kind: kind, bothEndpoints: item.entry.needs.contains(.secondEndpoint),
-                                expected: code.expectedDuration(needs: item.entry.needs, settings: settings))
+                                expected: code.expectedDuration(needs: item.entry.needs, settings: settings),
+                                afterQuiet: kind == .publishing && item.entry.needs.contains(.clientBuffer))
         }
         return Schedule(jobs, twoLanes: settings.hasTwoLanes, parallelism: settings.parallelism,
                         preferredLane: preferredLane)

@@ -29,7 +29,8 @@ public enum Lane: Int, Sendable, Hashable, Comparable, Codable, CustomStringConv
 /// Queue order: quiet jobs first (lane A; lanes A and B for the isolation cases that
 /// need both endpoints), then publishing jobs that need one endpoint, spread over
 /// lanes A and B by expected duration (longest first onto the lane that frees up
-/// first, counting lane A's quiet phase), then publishing jobs that need both
+/// first, counting lane A's quiet phase; those that publish about B messages to an
+/// idle client wait for the quiet phase on either lane), then publishing jobs that need both
 /// endpoints, then the client-limit jobs, each alone. Lane B's publishers therefore
 /// run while lane A's quiet jobs do, and lane A's publishers after them. Without a
 /// second endpoint with its own publish URL everything is on lane A: quiet jobs
@@ -52,12 +53,18 @@ public struct Schedule: Sendable, Equatable {
         public var bothEndpoints: Bool
         /// A rough expectation, for balancing lanes only; correctness never depends on it.
         public var expected: Duration
+        /// A publishing case that holds an idle client while it publishes about B
+        /// messages: it must not run while the quiet cases load the machine, or on a
+        /// short E the client could expire before the case polls it.
+        public var afterQuiet: Bool
 
-        public init(id: String, kind: Kind, bothEndpoints: Bool = false, expected: Duration = .milliseconds(100)) {
+        public init(id: String, kind: Kind, bothEndpoints: Bool = false, expected: Duration = .milliseconds(100),
+                    afterQuiet: Bool = false) {
             self.id = id
             self.kind = kind
             self.bothEndpoints = bothEndpoints
             self.expected = expected
+            self.afterQuiet = afterQuiet
         }
     }
 
@@ -99,13 +106,22 @@ public struct Schedule: Sendable, Equatable {
             // Expected time at which each lane is free for its first publisher.
             let quietEstimate = Self.together(quietOne + quietBoth, parallelism: parallelism)
             var load: [Lane: Duration] = [.a: quietEstimate, .b: Self.together(quietBoth, parallelism: parallelism)]
-            let longestFirst = publishingOne.enumerated().sorted {
-                $0.element.expected != $1.element.expected ? $0.element.expected > $1.element.expected : $0.offset < $1.offset
-            }.map(\.element)
-            for job in longestFirst {
+            func longestFirst(_ jobs: [Job]) -> [Job] {
+                jobs.enumerated().sorted {
+                    $0.element.expected != $1.element.expected ? $0.element.expected > $1.element.expected : $0.offset < $1.offset
+                }.map(\.element)
+            }
+            // Those that may run beside the quiet phase first, so that lane B has no gap;
+            // each onto the lane where it would finish first.
+            let free = longestFirst(publishingOne.filter { !$0.afterQuiet })
+            let held = longestFirst(publishingOne.filter(\.afterQuiet))
+            for job in free + held {
                 let other: Lane = preferredLane == .a ? .b : .a
-                let lane = load[other]! < load[preferredLane]! ? other : preferredLane
-                load[lane]! += job.expected
+                func finish(_ lane: Lane) -> Duration {
+                    max(load[lane]!, job.afterQuiet ? quietEstimate : .zero) + job.expected
+                }
+                let lane = finish(other) < finish(preferredLane) ? other : preferredLane
+                load[lane] = finish(lane)
                 queue.append(slot(job, lane, both: false))
             }
         } else {
@@ -127,6 +143,7 @@ public struct Schedule: Sendable, Equatable {
     /// Whether two slots must not overlap.
     public static func conflict(_ x: Slot, _ y: Slot) -> Bool {
         if x.job.kind == .exclusive || y.job.kind == .exclusive { return true }
+        if (x.job.kind == .quiet && y.job.afterQuiet) || (y.job.kind == .quiet && x.job.afterQuiet) { return true }
         guard !x.lanes.isDisjoint(with: y.lanes) else { return false }
         return x.job.kind == .publishing || y.job.kind == .publishing
     }
