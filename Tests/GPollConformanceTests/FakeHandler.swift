@@ -75,7 +75,7 @@ final class FakeHandler: ChannelInboundHandler, @unchecked Sendable {
             context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: body)))), promise: nil)
         }
         let done = context.writeAndFlush(wrapOutboundOut(.end(nil)))
-        if close { done.whenComplete { _ in context.close(promise: nil) } }
+        if close { done.assumeIsolated().whenComplete { _ in context.close(promise: nil) } }
     }
 
     /// Hands a message to this parked poll.
@@ -126,7 +126,7 @@ final class FakeHandler: ChannelInboundHandler, @unchecked Sendable {
         guard let v = value else {
             return has(.requiresClientID) ? respond(status: .badRequest) : handshake(endpoint)
         }
-        if has(.rejectsNonUTF8) && String(validatingUTF8: v.map { CChar(bitPattern: $0) } + [0]) == nil {
+        if has(.rejectsNonUTF8) && String(validating: v, as: UTF8.self) == nil {
             return respond(status: .badRequest)
         }
         let length = has(.lengthInCharacters) ? String(decoding: v, as: UTF8.self).count : v.count
@@ -261,7 +261,7 @@ final class FakeHandler: ChannelInboundHandler, @unchecked Sendable {
         client.waiting.append(self)
         waitingFor = (client, endpoint)
         if let t = server.config.pollTimeout, !has(.noTimeout), let context {
-            timeoutTask = context.eventLoop.scheduleTask(in: t) { [self] in
+            timeoutTask = context.eventLoop.assumeIsolated().scheduleTask(in: t) { [self] in
                 client.waiting.removeAll { $0 === self }
                 waitingFor = nil
                 client.lastActivity = .now()
@@ -282,7 +282,8 @@ final class FakeHandler: ChannelInboundHandler, @unchecked Sendable {
         }
         if has(.asyncPublish), let context {
             respond(status: .accepted)
-            context.eventLoop.scheduleTask(in: .milliseconds(400)) { self.server.publish(message, to: path) }
+            let late = message
+            context.eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(400)) { self.server.publish(late, to: path) }
             return
         }
         server.publish(message, to: path)

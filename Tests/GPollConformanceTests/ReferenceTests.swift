@@ -53,33 +53,18 @@ struct ReferenceServer {
     func referenceServerRun(strict: Bool) async throws {
         let reference = try await ReferenceServer.start()
         let client = try WireClient()
-        let start = ContinuousClock.now
         let runner = ConformanceRunner(catalog: .embedded, registry: CaseRegistry.all, settings: try reference.options(strict: strict).settings())
         let results = await runner.run(CaseSelection(), client: client)
-        let elapsed = ContinuousClock.now - start
         await client.shutdown()
         await reference.server.shutdown()
         #expect(results.count == CatalogView.embedded.activeCases.count)
         // The client-limit cases need a server that fills faster than E empties it: see the next test.
         #expect(results.filter { $0.outcome == .skip }.map(\.id) == ["limits/007", "limits/008"])
-        for result in results {
-            if result.id == "transport/002" && result.outcome == .fail {
-                // The reference server (branch server, 6316d38) answers HEAD like GET and takes a message.
-                withKnownIssue("reference server: HEAD consumes a message (TR-4)") {
-                    Issue.record("\(Harness.describe(result))")
-                }
-                continue
-            }
-            if result.outcome == .skip { continue }
+        for result in results where result.outcome != .skip {
             #expect(result.outcome == .pass, "\(Harness.describe(result))")
         }
-        if elapsed >= .seconds(15) {
-            // Issue 4 allows 15 s; alone on this machine the suite takes about 9 s, but the
-            // other suites' fake servers run beside this test and can slow it down.
-            withKnownIssue("the suite is slower than the 15 s target (machine busy with other tests?)", isIntermittent: true) {
-                Issue.record("the suite took \(elapsed)")
-            }
-        }
+        // Speed is measured by Conformance/run-reference.sh, not asserted here: a
+        // pass/fail test must not depend on how busy the machine is.
     }
 
     @Test func clientLimitCasesPassOnALimitedReferenceServer() async throws {
@@ -144,12 +129,12 @@ struct ReferenceServer {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("gpoll-conform-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let junit = directory.appendingPathComponent("report.xml").path, json = directory.appendingPathComponent("report.json").path
-        let (code, output) = try Self.runBinary(Self.arguments(reference.options(strict: true)) + ["--strict", "--settle-ms", "50", "--exclude", "transport/002", "--junit", junit, "--json", json])
+        let (code, output) = try Self.runBinary(Self.arguments(reference.options(strict: true)) + ["--strict", "--settle-ms", "50", "--junit", junit, "--json", json])
         await reference.server.shutdown()
         #expect(code == 0, "\(output)")
         let xml = try [UInt8](Data(contentsOf: URL(fileURLWithPath: junit)))
         #expect(try SchemaFiles.validate(xml) == [])
-        #expect(output.contains("gpoll-conform: \(CatalogView.embedded.activeCases.count - 3) passed, 0 failed"), "\(output.suffix(300))")
+        #expect(output.contains("gpoll-conform: \(CatalogView.embedded.activeCases.count - 2) passed, 0 failed"), "\(output.suffix(300))")
         #expect(FileManager.default.fileExists(atPath: json))
     }
 
