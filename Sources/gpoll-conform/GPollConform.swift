@@ -24,8 +24,12 @@ struct GPollConform: AsyncParsableCommand {
               1  a case failed, or could not run (FAIL or ERROR)
               2  bad usage, or the target is unreachable
 
-            Cases that publish run one at a time; the others run in parallel.
-            Example, against the reference server:
+            A broadcast reaches every client of an endpoint, so at most one case
+            publishes on an endpoint at a time, alone there; cases that publish
+            nothing run in parallel. With --second-endpoint and --second-publish-url
+            the second endpoint is a second lane, and the suite runs about twice as fast.
+
+            Example, against the reference server started with its defaults:
               gpoll-conform http://127.0.0.1:8080/poll --publish-url http://127.0.0.1:8081/publish \\
                 --poll-timeout 30 --idle-expiry 60 --strict --junit report.xml
             """,
