@@ -83,7 +83,7 @@ struct GPollConform: AsyncParsableCommand {
     @Flag(help: "Show the transcripts of passing cases too.")
     var verbose = false
 
-    @Option(help: ArgumentHelp("Per-case time limit; a case still running then is an ERROR.", valueName: "seconds"))
+    @Option(help: ArgumentHelp("Per-case time limit; a case still running then is an ERROR. Cases that wait for T or E get 2 × (T + 1 s) or 2 × (E + 1 s) more.", valueName: "seconds"))
     var timeout: Double = 10
 
     @Option(help: ArgumentHelp("How long to let an asynchronous server apply a publish or notice a close before checking that something did not happen.", valueName: "ms"))

@@ -91,6 +91,17 @@ private let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().d
         #expect(throws: UsageError.self) { try options.settings() }
     }
 
+    @Test func casesThatSitOutTOrEGetRoomForIt() throws {
+        var options = RunOptions(pollURL: "http://127.0.0.1:8080/poll")
+        options.timeout = 10
+        options.pollTimeout = 30
+        options.idleExpiry = 5
+        let settings = try options.settings()
+        #expect(settings.timeLimit(for: [.publish]) == .seconds(10))
+        #expect(settings.timeLimit(for: [.pollTimeout]) == .seconds(10 + 2 * 31))
+        #expect(settings.timeLimit(for: [.idleExpiry, .publish]) == .seconds(10 + 2 * 6))
+    }
+
     @Test func patternsThatMatchNothingAreRefused() {
         var options = RunOptions(pollURL: "http://127.0.0.1:8080/poll")
         options.cases = ["handshake/*"]

@@ -132,7 +132,8 @@ public struct ConformanceRunner: Sendable {
         }
         let start = ContinuousClock.now
         let body = item.code!.run
-        let completion = await Self.withDeadline(settings.caseTimeout) { try await body(context) }
+        let limit = settings.timeLimit(for: entry.needs)
+        let completion = await Self.withDeadline(limit) { try await body(context) }
         await context.closeAll()
         let elapsed = ContinuousClock.now - start
         var result = CaseResult(id: entry.id, title: entry.title, section: entry.section, level: entry.level,
@@ -155,7 +156,7 @@ public struct ConformanceRunner: Sendable {
             result.reason = "\(error)"
         case .timedOut:
             result.outcome = .error
-            result.reason = "timed out after \(settings.caseTimeout)"
+            result.reason = "timed out after \(limit)"
         }
         result.lane = lane.description
         result.endpoint = "\(context.settings.pollURL)"

@@ -59,6 +59,16 @@ public struct Settings: Sendable {
         return nil
     }
 
+    /// The time limit of a case with these needs: `--timeout`, plus room for
+    /// cases that must sit out T or E (twice, with the Spec's one-second
+    /// tolerance each time), so that a server with T = 30 s is judged, not timed out.
+    public func timeLimit(for needs: [CatalogView.Need]) -> Duration {
+        var limit = caseTimeout
+        if needs.contains(.pollTimeout), let pollTimeout { limit += (pollTimeout + .seconds(1)) * 2 }
+        if needs.contains(.idleExpiry), let idleExpiry { limit += (idleExpiry + .seconds(1)) * 2 }
+        return limit
+    }
+
     /// Whether the second endpoint is a lane of its own: an independent broadcast
     /// domain with its own publish URL, where publishing cases can run beside those
     /// of the first endpoint.
