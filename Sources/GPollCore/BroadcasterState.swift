@@ -4,18 +4,32 @@
 /// It performs no I/O and reads no clock. A server calls one method per event
 /// (handshake, poll, publish, disconnect, failed write, timer) and carries out
 /// what the returned value says: which polls to answer with which message, which
-/// to answer 204. Every method runs in time proportional to its own output,
-/// except ``publish(_:now:)``, which visits every client once.
+/// to answer 204.
 ///
-/// `Message` is whatever the server holds a message as (bytes, a NIO
-/// `ByteBuffer`); a publish hands the same value to every client, so it should
-/// be cheap to copy.
+/// Every client is owed the same messages in the same order (those published
+/// while it is live), so the queues are not stored per client: the endpoint keeps
+/// one log of the last B+1 messages and each client a cursor into it. A publish
+/// therefore costs time for the polls it answers and the clients it evicts, not
+/// for every client; clients that merely queue the message cost nothing.
+///
+/// `Message` is whatever the server holds a message as (bytes, a NIO `ByteBuffer`).
 public struct BroadcasterState<Message: Sendable>: Sendable {
     public let configuration: BroadcasterConfiguration
 
-    @usableFromInline var clients: [UUIDv4: ClientRecord<Message>] = [:]
-    /// Waiting polls, to find a poll's client on disconnect or timeout.
-    @usableFromInline var waitingPolls: [PollToken: UUIDv4] = [:]
+    var clients: [UUIDv4: ClientRecord] = [:]
+    /// Waiting polls, to find a poll's client on publish, disconnect or timeout.
+    var waitingPolls: [PollToken: UUIDv4] = [:]
+    /// Clients without a waiting poll, by effective cursor: a publish evicts the
+    /// ones whose queue is full (cursor B or more behind) without visiting the rest.
+    var clientsByCursor: [UInt64: Set<UUIDv4>] = [:]
+    /// Messages handed back after a failed write, owed before the client's log part.
+    var returned: [UUIDv4: [Message]] = [:]
+    /// The last published messages: sequence numbers `logStart ..< nextSequence`.
+    var log = RingBuffer<Message>()
+    var logStart: UInt64 = 0
+    /// The sequence number the next published message gets.
+    var nextSequence: UInt64 = 0
+
     /// Live client count per routine id.
     var routineSizes: [UInt32: Int] = [:]
     /// The routine new clients join while it has room.
@@ -26,12 +40,9 @@ public struct BroadcasterState<Message: Sendable>: Sendable {
     var pollDeadlines = RingBuffer<(deadline: GPollInstant, token: PollToken)>()
     /// Idle deadlines in the order clients became idle (E is constant, so this is
     /// deadline order too); an entry counts only if its epoch is still the client's.
-    @usableFromInline var idleDeadlines = RingBuffer<IdleDeadline>()
+    var idleDeadlines = RingBuffer<IdleDeadline>()
 
-    @usableFromInline var counters = BroadcasterStatistics()
-
-    /// Running totals since this state machine was made.
-    public var statistics: BroadcasterStatistics { counters }
+    var counters = BroadcasterStatistics()
 
     public init(configuration: BroadcasterConfiguration, uuidSource: some UUIDSource = SecureUUIDSource()) {
         precondition(configuration.problems.isEmpty, configuration.problems.joined(separator: "; "))
@@ -43,13 +54,15 @@ public struct BroadcasterState<Message: Sendable>: Sendable {
 
     public var clientCount: Int { clients.count }
     public var waitingPollCount: Int { waitingPolls.count }
+    /// Running totals since this state machine was made.
+    public var statistics: BroadcasterStatistics { counters }
 
     public func isLive(_ id: ClientID) -> Bool { clients[id.uuid]?.id == id }
 
     /// How many messages wait in a client's queue; nil if it is not live.
     public func queuedMessageCount(of id: ClientID) -> Int? {
         guard let record = clients[id.uuid], record.id == id else { return nil }
-        return record.queue.count
+        return Int(nextSequence - record.effectiveCursor)
     }
 
     /// The earliest instant at which ``expire(now:)`` may have work; nil if none is pending.
@@ -65,7 +78,8 @@ public struct BroadcasterState<Message: Sendable>: Sendable {
 
     // MARK: Handshake
 
-    /// Registers a new client (Spec section 5). The id is live, and pollable, as soon as this returns.
+    /// Registers a new client (Spec section 5). The id is live, and pollable, as soon
+    /// as this returns; it is owed every message published from now on.
     public mutating func register(now: GPollInstant) -> RegistrationResult {
         if let limit = configuration.maxClients, clients.count >= limit {
             counters.refusedHandshakes += 1
@@ -75,7 +89,8 @@ public struct BroadcasterState<Message: Sendable>: Sendable {
         // 122 random bits make a collision all but impossible; a uuid source in a test may still repeat.
         while clients[uuid] != nil { uuid = uuidSource.nextUUID() }
         let id = ClientID(routine: assignRoutine(), uuid: uuid)
-        clients[uuid] = ClientRecord(id: id, capacity: configuration.clientBufferCapacity)
+        clients[uuid] = ClientRecord(id: id, cursor: nextSequence)
+        clientsByCursor[nextSequence, default: []].insert(uuid)
         startIdleClock(of: uuid, now: now)
         counters.registeredClients += 1
         return .registered(id)
@@ -103,18 +118,24 @@ public struct BroadcasterState<Message: Sendable>: Sendable {
             counters.notFoundPolls += 1
             return .notFound
         }
-        if let message = clients[id.uuid]!.queue.popFirst() {
-            // Any older waiting poll has an empty queue behind it, so none can be waiting here.
-            startIdleClock(of: id.uuid, now: now)
+        let uuid = id.uuid
+        if let message = takeNext(of: uuid, record: record) {
+            // A client with a queued message has no waiting poll (a publish would
+            // have answered it), so no older poll needs releasing here.
+            startIdleClock(of: uuid, now: now)
             counters.deliveredMessages += 1
             return .deliver(message)
         }
         // Newest poll wins (Spec section 11): the older poll ends with 204 at once.
-        let superseded = clients[id.uuid]!.waitingPoll
-        if let superseded { waitingPolls[superseded] = nil }
-        clients[id.uuid]!.waitingPoll = token
-        clients[id.uuid]!.idleEpoch &+= 1  // a waiting poll stops the idle clock
-        waitingPolls[token] = id.uuid
+        let superseded = record.waitingPoll
+        if let superseded {
+            waitingPolls[superseded] = nil
+        } else {
+            removeFromCursorIndex(uuid, cursor: record.effectiveCursor)
+        }
+        clients[uuid]!.waitingPoll = token
+        clients[uuid]!.idleEpoch &+= 1  // a waiting poll stops the idle clock
+        waitingPolls[token] = uuid
         if let timeout = configuration.pollTimeout {
             pollDeadlines.append((now + timeout, token))
             compactPollDeadlinesIfSparse()
@@ -122,37 +143,71 @@ public struct BroadcasterState<Message: Sendable>: Sendable {
         return .wait(superseded: superseded)
     }
 
+    /// Takes the oldest message owed to a client, if any: a handed-back one first, then the log's.
+    private mutating func takeNext(of uuid: UUIDv4, record: ClientRecord) -> Message? {
+        if record.returnedCount > 0 {
+            let message = returned[uuid]!.removeFirst()
+            if returned[uuid]!.isEmpty { returned[uuid] = nil }
+            clients[uuid]!.returnedCount -= 1
+            moveInCursorIndex(uuid, from: record.effectiveCursor, to: record.effectiveCursor + 1)
+            return message
+        }
+        guard record.cursor < nextSequence else { return nil }
+        let message = log[offset: Int(record.cursor - logStart)]
+        clients[uuid]!.cursor += 1
+        moveInCursorIndex(uuid, from: record.cursor, to: record.cursor + 1)
+        return message
+    }
+
     // MARK: Publish
 
     /// Offers a message to every live client (Spec sections 9 and 10): a waiting
     /// poll takes it directly, a client with room queues it, a client whose
     /// queue already holds B messages is evicted instead.
-    @inlinable
     public mutating func publish(_ message: Message, now: GPollInstant) -> PublishResult<Message> {
         var result = PublishResult<Message>()
-        let capacity = configuration.clientBufferCapacity
-        var index = clients.startIndex
-        while index != clients.endIndex {
-            // Mutating through `values` keeps each record's queue storage uniquely referenced.
-            if let token = clients.values[index].waitingPoll {
-                clients.values[index].waitingPoll = nil
-                waitingPolls[token] = nil
-                result.deliveries.append(Delivery(token: token, client: clients.values[index].id, message: message))
-                // The poll ends here, so the client's idle clock starts again.
-                clients.values[index].idleEpoch &+= 1
-                if let expiry = configuration.idleExpiry {
-                    idleDeadlines.append(IdleDeadline(deadline: now + expiry, client: clients.keys[index], epoch: clients.values[index].idleEpoch))
+        let sequence = nextSequence
+        let capacity = UInt64(configuration.clientBufferCapacity)
+
+        // A full queue is B messages: effective cursor B behind. A handed-back
+        // message can put a client one further behind (B+1), so look there too.
+        if sequence >= capacity {
+            let full = sequence - capacity
+            for behind in full == 0 ? [full] : [full, full - 1] {
+                guard let clientsBehind = clientsByCursor.removeValue(forKey: behind) else { continue }
+                for uuid in clientsBehind {
+                    result.evicted.append(clients[uuid]!.id)
+                    removeClient(uuid, reason: .bufferOverflow, indexedAt: nil)
                 }
-            } else if clients.values[index].queue.count >= capacity {
-                result.evicted.append(clients.values[index].id)
-            } else {
-                clients.values[index].queue.append(message)
-                result.queued += 1
             }
-            clients.formIndex(after: &index)
         }
-        for id in result.evicted { removeClient(id.uuid, reason: .bufferOverflow) }
-        compactIdleDeadlinesIfSparse()
+
+        // Waiting polls take the message directly; their clients then owe nothing
+        // up to and including this message.
+        if !waitingPolls.isEmpty {
+            result.deliveries.reserveCapacity(waitingPolls.count)
+            // Taken out of the dictionary so that inserting does not copy the set.
+            var delivered = clientsByCursor.removeValue(forKey: sequence + 1) ?? []
+            for (token, uuid) in waitingPolls {
+                clients[uuid]!.waitingPoll = nil
+                clients[uuid]!.cursor = sequence + 1
+                delivered.insert(uuid)
+                result.deliveries.append(Delivery(token: token, client: clients[uuid]!.id, message: message))
+                startIdleClock(of: uuid, now: now)
+            }
+            clientsByCursor[sequence + 1] = delivered
+            waitingPolls.removeAll(keepingCapacity: true)
+        }
+
+        log.append(message)
+        nextSequence = sequence + 1
+        // No live client is owed anything older than B+1 messages back (see above).
+        while nextSequence - logStart > capacity + 1 {
+            _ = log.popFirst()
+            logStart += 1
+        }
+
+        result.queued = clients.count - result.deliveries.count
         counters.publishedMessages += 1
         counters.deliveredMessages += UInt64(result.deliveries.count)
         return result
@@ -166,10 +221,7 @@ public struct BroadcasterState<Message: Sendable>: Sendable {
     @discardableResult
     public mutating func withdraw(_ token: PollToken, now: GPollInstant) -> Bool {
         guard let uuid = waitingPolls.removeValue(forKey: token) else { return false }
-        if clients[uuid]?.waitingPoll == token {
-            clients[uuid]!.waitingPoll = nil
-            startIdleClock(of: uuid, now: now)
-        }
+        endWaiting(of: uuid, now: now)
         return true
     }
 
@@ -177,17 +229,20 @@ public struct BroadcasterState<Message: Sendable>: Sendable {
     /// the front of the client's queue, or straight to a poll that waits by now.
     public mutating func returnUndelivered(_ message: Message, to id: ClientID, now: GPollInstant) -> ReturnResult<Message> {
         guard let record = clients[id.uuid], record.id == id else { return .clientGone }
-        counters.deliveredMessages -= 1
+        let uuid = id.uuid
         if let token = record.waitingPoll {
-            clients[id.uuid]!.waitingPoll = nil
             waitingPolls[token] = nil
-            startIdleClock(of: id.uuid, now: now)
-            counters.deliveredMessages += 1
+            clients[uuid]!.waitingPoll = nil
+            clientsByCursor[record.effectiveCursor, default: []].insert(uuid)
+            startIdleClock(of: uuid, now: now)
             return .deliver(Delivery(token: token, client: id, message: message))
         }
         // This may leave B+1 messages queued: the message was accepted before the
         // newer ones, so it is owed; the next publish then evicts, as it would have.
-        clients[id.uuid]!.queue.prepend(message)
+        counters.deliveredMessages -= 1
+        returned[uuid, default: []].insert(message, at: 0)
+        clients[uuid]!.returnedCount += 1
+        moveInCursorIndex(uuid, from: record.effectiveCursor, to: record.effectiveCursor - 1)
         return .requeued
     }
 
@@ -200,15 +255,14 @@ public struct BroadcasterState<Message: Sendable>: Sendable {
         while let (deadline, token) = pollDeadlines.first, deadline <= now {
             _ = pollDeadlines.popFirst()
             guard let uuid = waitingPolls.removeValue(forKey: token) else { continue }
-            clients[uuid]!.waitingPoll = nil
-            startIdleClock(of: uuid, now: now)
+            endWaiting(of: uuid, now: now)
             result.timedOutPolls.append(token)
         }
         while let entry = idleDeadlines.first, entry.deadline <= now {
             _ = idleDeadlines.popFirst()
             guard let record = clients[entry.client], record.idleEpoch == entry.epoch, record.waitingPoll == nil else { continue }
             result.expiredClients.append(record.id)
-            removeClient(entry.client, reason: .idleExpiry)
+            removeClient(entry.client, reason: .idleExpiry, indexedAt: record.effectiveCursor)
         }
         counters.timedOutPolls += UInt64(result.timedOutPolls.count)
         return result
@@ -216,16 +270,32 @@ public struct BroadcasterState<Message: Sendable>: Sendable {
 
     /// Ends every waiting poll at once, for a graceful shutdown: answer each 204.
     public mutating func releaseAllPolls(now: GPollInstant) -> [PollToken] {
-        let tokens = Array(waitingPolls.keys)
-        for (token, uuid) in waitingPolls where clients[uuid]?.waitingPoll == token {
-            clients[uuid]!.waitingPoll = nil
-            startIdleClock(of: uuid, now: now)
-        }
+        let waiting = waitingPolls
         waitingPolls.removeAll()
-        return tokens
+        for uuid in waiting.values { endWaiting(of: uuid, now: now) }
+        return Array(waiting.keys)
     }
 
     // MARK: Internals
+
+    /// A waiting poll ended without a message (timeout, disconnect, shutdown);
+    /// the caller already took it out of `waitingPolls`.
+    private mutating func endWaiting(of uuid: UUIDv4, now: GPollInstant) {
+        guard let record = clients[uuid] else { return }
+        clients[uuid]!.waitingPoll = nil
+        clientsByCursor[record.effectiveCursor, default: []].insert(uuid)
+        startIdleClock(of: uuid, now: now)
+    }
+
+    private mutating func moveInCursorIndex(_ uuid: UUIDv4, from old: UInt64, to new: UInt64) {
+        removeFromCursorIndex(uuid, cursor: old)
+        clientsByCursor[new, default: []].insert(uuid)
+    }
+
+    private mutating func removeFromCursorIndex(_ uuid: UUIDv4, cursor: UInt64) {
+        guard clientsByCursor[cursor]?.remove(uuid) != nil else { return }
+        if clientsByCursor[cursor]!.isEmpty { clientsByCursor[cursor] = nil }
+    }
 
     /// Starts a new idle period; the entry of any earlier period becomes stale.
     private mutating func startIdleClock(of uuid: UUIDv4, now: GPollInstant) {
@@ -238,8 +308,7 @@ public struct BroadcasterState<Message: Sendable>: Sendable {
     /// Stale entries are dropped when they reach the front; if they pile up faster
     /// than that (many short polls), sweep them so the queue stays proportional
     /// to the number of clients.
-    @usableFromInline
-    mutating func compactIdleDeadlinesIfSparse() {
+    private mutating func compactIdleDeadlinesIfSparse() {
         guard idleDeadlines.count > 2 * clients.count + 1024 else { return }
         let clients = self.clients
         idleDeadlines.removeAll { entry in
@@ -254,10 +323,13 @@ public struct BroadcasterState<Message: Sendable>: Sendable {
         pollDeadlines.removeAll { waiting[$0.token] == nil }
     }
 
-    @usableFromInline
-    mutating func removeClient(_ uuid: UUIDv4, reason: EvictionReason) {
+    /// Ends a client. `indexedAt` is its key in `clientsByCursor`, or nil if the
+    /// caller already took it out of the index (or it had a waiting poll).
+    private mutating func removeClient(_ uuid: UUIDv4, reason: EvictionReason, indexedAt cursor: UInt64?) {
         guard let record = clients.removeValue(forKey: uuid) else { return }
         if let token = record.waitingPoll { waitingPolls[token] = nil }
+        if let cursor, record.waitingPoll == nil { removeFromCursorIndex(uuid, cursor: cursor) }
+        returned[uuid] = nil
         let routine = record.id.routine
         let remaining = routineSizes[routine, default: 1] - 1
         // An emptied routine is torn down, except the newest, which new clients still fill.

@@ -6,33 +6,30 @@ public struct PollToken: Hashable, Sendable, CustomStringConvertible {
 }
 
 /// One live client inside ``BroadcasterState``.
-@usableFromInline
-struct ClientRecord<Message: Sendable>: Sendable {
-    @usableFromInline let id: ClientID
-    @usableFromInline var queue = RingBuffer<Message>()
-    @usableFromInline var waitingPoll: PollToken?
+///
+/// A client holds no copy of its messages: its queue is the endpoint's message
+/// log from `cursor` on (every client is owed the same messages in the same
+/// order), preceded by any messages handed back after a failed write.
+struct ClientRecord: Sendable {
+    let id: ClientID
+    /// Sequence number of the next log message this client is owed.
+    var cursor: UInt64
+    /// How many handed-back messages wait before the log part (see `BroadcasterState.returned`).
+    var returnedCount = 0
+    var waitingPoll: PollToken?
     /// Bumped whenever an idle period starts or a poll starts waiting, so that
     /// older idle deadlines of this client no longer count.
-    @usableFromInline var idleEpoch: UInt64 = 0
+    var idleEpoch: UInt64 = 0
 
-    @usableFromInline
-    init(id: ClientID, capacity: Int) {
-        self.id = id
-    }
+    /// Where the queue would start if handed-back messages were log entries:
+    /// the client holds `nextSequence - effectiveCursor` messages.
+    var effectiveCursor: UInt64 { cursor - UInt64(returnedCount) }
 }
 
-@usableFromInline
 struct IdleDeadline: Sendable {
-    @usableFromInline var deadline: GPollInstant
-    @usableFromInline var client: UUIDv4
-    @usableFromInline var epoch: UInt64
-
-    @inlinable
-    init(deadline: GPollInstant, client: UUIDv4, epoch: UInt64) {
-        self.deadline = deadline
-        self.client = client
-        self.epoch = epoch
-    }
+    var deadline: GPollInstant
+    var client: UUIDv4
+    var epoch: UInt64
 }
 
 public enum RegistrationResult: Hashable, Sendable {

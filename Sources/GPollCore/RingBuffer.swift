@@ -16,6 +16,15 @@ struct RingBuffer<Element> {
 
     @inlinable var first: Element? { count == 0 ? nil : storage[head] }
 
+    /// The element `offset` places from the front; `offset` must be below `count`.
+    @inlinable
+    subscript(offset offset: Int) -> Element {
+        precondition(offset >= 0 && offset < count, "ring buffer offset \(offset) out of 0..<\(count)")
+        var index = head + offset
+        if index >= storage.count { index -= storage.count }
+        return storage[index]!
+    }
+
     @inlinable
     mutating func append(_ element: Element) {
         if count == storage.count { grow() }

@@ -30,7 +30,8 @@ struct BroadcasterPropertyTests {
         var rng = SplitMix64(state: seed)
         let capacity = Int.random(in: 1...4, using: &rng)
         var state = BroadcasterState<Int>(
-            configuration: BroadcasterConfiguration(clientBufferCapacity: capacity, routineMaxClients: 3, pollTimeout: .seconds(5)),
+            configuration: BroadcasterConfiguration(
+                clientBufferCapacity: capacity, routineMaxClients: 3, pollTimeout: .seconds(5), idleExpiry: .seconds(7)),
             uuidSource: SequentialUUIDSource(startingAt: seed << 20))
         var clock = TestClock()
         var ledgers: [ClientLedger] = []
@@ -38,7 +39,14 @@ struct BroadcasterPropertyTests {
         var nextToken: UInt64 = 0
         var nextMessage = 0
 
+        /// Records a delivery; now and then the write "fails" and the message goes back.
         func receive(_ message: Int, by index: Int) {
+            if Int.random(in: 0..<10, using: &rng) == 0 {
+                switch state.returnUndelivered(message, to: ledgers[index].id, now: clock.now) {
+                case .requeued: return
+                case .deliver, .clientGone: Issue.record("seed \(seed): a returned message right after its delivery must be requeued")
+                }
+            }
             ledgers[index].received.append(message)
         }
 
@@ -70,7 +78,7 @@ struct BroadcasterPropertyTests {
                 // Who may be evicted: live, no waiting poll, and B messages owed but not received.
                 let mustEvict = Set(ledgers.indices.filter {
                     !ledgers[$0].evicted && ledgers[$0].waiting == nil
-                        && ledgers[$0].owed.count - ledgers[$0].received.count == capacity
+                        && ledgers[$0].owed.count - ledgers[$0].received.count >= capacity
                 }.map { ledgers[$0].id })
                 for index in ledgers.indices where !ledgers[index].evicted { ledgers[index].owed.append(message) }
                 let result = state.publish(message, now: clock.now)
@@ -94,10 +102,16 @@ struct BroadcasterPropertyTests {
                 ledgers[index].waiting = nil
             default:
                 clock.advance(.milliseconds(Int64.random(in: 0...3_000, using: &rng)))
-                for token in state.expire(now: clock.now).timedOutPolls {
+                let expiry = state.expire(now: clock.now)
+                for token in expiry.timedOutPolls {
                     let owner = tokenOwner.removeValue(forKey: token)
                     let index = try #require(owner, "a timeout for a poll that was not waiting")
                     ledgers[index].waiting = nil
+                }
+                for id in expiry.expiredClients {
+                    let index = try #require(ledgers.firstIndex { $0.id == id })
+                    #expect(ledgers[index].waiting == nil, "seed \(seed): a client with a waiting poll expired")
+                    ledgers[index].evicted = true
                 }
             }
             // Superseded polls drop out of the token table as the state machine drops them.

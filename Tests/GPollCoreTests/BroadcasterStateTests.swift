@@ -214,6 +214,24 @@ struct BroadcasterStateTests {
         }
     }
 
+    @Test("a handed-back message can make B+1 queued; the next publish evicts")
+    func returnedMessageCountsAgainstB() {
+        var state = makeState(buffer: 2)
+        let clock = TestClock()
+        let id = state.registerOrFail(clock)
+        _ = state.publish("a", now: clock.now)
+        _ = state.publish("b", now: clock.now)
+        let taken = state.take(id, clock)
+        #expect(taken == "a")
+        #expect(state.publish("c", now: clock.now).evicted.isEmpty)
+        guard case .requeued = state.returnUndelivered("a", to: id, now: clock.now) else {
+            Issue.record("expected the message back in the queue")
+            return
+        }
+        #expect(state.queuedMessageCount(of: id) == 3)
+        #expect(state.publish("d", now: clock.now).evicted == [id])
+    }
+
     @Test("idle expiry: not before E, at E; a waiting poll holds the client; the clock restarts when a poll ends")
     func idleExpiry() {
         var state = makeState(timeout: .seconds(30), idle: .seconds(10))
