@@ -24,10 +24,10 @@ public final class GPollAdminHandler: ChannelInboundHandler, RemovableChannelHan
 
     private enum RequestState {
         case idle
-        case publishing(GPollEndpoint, body: ByteBuffer?, keepAlive: Bool)
-        case tooLarge(keepAlive: Bool)
-        case stats(keepAlive: Bool)
-        case reject(GPollResponse, keepAlive: Bool)
+        case publishing(GPollEndpoint, body: ByteBuffer?, keepAlive: ConnectionReuse)
+        case tooLarge(keepAlive: ConnectionReuse)
+        case stats(keepAlive: ConnectionReuse)
+        case reject(GPollResponse, keepAlive: ConnectionReuse)
     }
 
     public init(router: GPollRouter, maximumMessageBytes: Int) {
@@ -39,6 +39,7 @@ public final class GPollAdminHandler: ChannelInboundHandler, RemovableChannelHan
         switch unwrapInboundIn(data) {
         case .head(let head):
             request = classify(head)
+            if case .publishing = request { context.continueIfExpected(head) }
         case .body(var chunk):
             guard case .publishing(let endpoint, var body, let keepAlive) = request else { return }
             if (body?.readableBytes ?? 0) + chunk.readableBytes > maximumMessageBytes {
@@ -55,9 +56,9 @@ public final class GPollAdminHandler: ChannelInboundHandler, RemovableChannelHan
     }
 
     private func classify(_ head: HTTPRequestHead) -> RequestState {
-        let keepAlive = head.isKeepAlive
+        let keepAlive = ConnectionReuse(head)
         if head.uri.utf8.count > GPollHTTPHandler.maximumTargetLength {
-            return .reject(.empty(.uriTooLong), keepAlive: false)
+            return .reject(.empty(.uriTooLong), keepAlive: .close)
         }
         let path = GPollRouter.path(of: head.uri)
         if path == "/stats" {
@@ -122,7 +123,7 @@ public final class GPollAdminHandler: ChannelInboundHandler, RemovableChannelHan
             )
         })
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         return (try? encoder.encode(report)) ?? Data("{}".utf8)
     }
 }

@@ -40,9 +40,9 @@ public final class GPollHTTPHandler: ChannelInboundHandler, RemovableChannelHand
     private enum RequestState {
         case idle
         /// A gpoll request whose head arrived; it is answered at its end.
-        case gpoll(GPollEndpoint, target: String, keepAlive: Bool)
+        case gpoll(GPollEndpoint, target: String, keepAlive: ConnectionReuse)
         /// Answer with this at the request's end.
-        case reject(GPollResponse, keepAlive: Bool)
+        case reject(GPollResponse, keepAlive: ConnectionReuse)
         /// Passing an unknown path's request on.
         case forwarding
     }
@@ -51,7 +51,7 @@ public final class GPollHTTPHandler: ChannelInboundHandler, RemovableChannelHand
         let token: PollToken
         let endpoint: GPollEndpoint
         let client: ClientID
-        let keepAlive: Bool
+        let keepAlive: ConnectionReuse
     }
 
     public init(router: GPollRouter, unknownPaths: UnknownPathPolicy = .notFound) {
@@ -68,7 +68,11 @@ public final class GPollHTTPHandler: ChannelInboundHandler, RemovableChannelHand
         switch (part, request) {
         case (.head(let head), _):
             request = classify(head)
-            if case .forwarding = request { context.fireChannelRead(data) }
+            switch request {
+            case .forwarding: context.fireChannelRead(data)
+            case .gpoll: context.continueIfExpected(head)
+            case .idle, .reject: break
+            }
         case (.body, .forwarding):
             context.fireChannelRead(data)
         case (.body, _):
@@ -89,15 +93,15 @@ public final class GPollHTTPHandler: ChannelInboundHandler, RemovableChannelHand
 
     private func classify(_ head: HTTPRequestHead) -> RequestState {
         if head.uri.utf8.count > Self.maximumTargetLength {
-            return .reject(.empty(.uriTooLong), keepAlive: false)
+            return .reject(.empty(.uriTooLong), keepAlive: .close)
         }
         guard let endpoint = router.endpoint(at: GPollRouter.path(of: head.uri)) else {
-            return unknownPaths == .forward ? .forwarding : .reject(.empty(.notFound), keepAlive: head.isKeepAlive)
+            return unknownPaths == .forward ? .forwarding : .reject(.empty(.notFound), keepAlive: ConnectionReuse(head))
         }
-        return .gpoll(endpoint, target: head.uri, keepAlive: head.isKeepAlive)
+        return .gpoll(endpoint, target: head.uri, keepAlive: ConnectionReuse(head))
     }
 
-    private func serve(_ endpoint: GPollEndpoint, target: String, keepAlive: Bool, context: ChannelHandlerContext) {
+    private func serve(_ endpoint: GPollEndpoint, target: String, keepAlive: ConnectionReuse, context: ChannelHandlerContext) {
         switch RequestClassification(requestTarget: target.utf8) {
         case .handshake:
             switch endpoint.register() {
@@ -117,7 +121,7 @@ public final class GPollHTTPHandler: ChannelInboundHandler, RemovableChannelHand
         }
     }
 
-    private func poll(_ endpoint: GPollEndpoint, id: ClientID, keepAlive: Bool, context: ChannelHandlerContext) {
+    private func poll(_ endpoint: GPollEndpoint, id: ClientID, keepAlive: ConnectionReuse, context: ChannelHandlerContext) {
         guard let registry else { preconditionFailure("GPollHTTPHandler used before handlerAdded") }
         // The registry entry exists before the state machine can hand the token
         // to a publish on another thread; that publish's batch runs on this loop
@@ -163,7 +167,7 @@ public final class GPollHTTPHandler: ChannelInboundHandler, RemovableChannelHand
     }
 
     /// Writes a message as a poll's 200; if the write fails the client never got it, so it goes back.
-    private func writeMessage(_ message: ByteBuffer, to client: ClientID, from endpoint: GPollEndpoint, keepAlive: Bool, context: ChannelHandlerContext) {
+    private func writeMessage(_ message: ByteBuffer, to client: ClientID, from endpoint: GPollEndpoint, keepAlive: ConnectionReuse, context: ChannelHandlerContext) {
         let written = context.eventLoop.makePromise(of: Void.self)
         written.futureResult.whenFailure { _ in
             endpoint.returnUndelivered(message, to: client)

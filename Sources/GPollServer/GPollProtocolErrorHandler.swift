@@ -32,7 +32,7 @@ public final class GPollProtocolErrorHandler: ChannelDuplexHandler, RemovableCha
             return
         }
         let status: HTTPResponseStatus = parserError == .headerOverflow ? .uriTooLong : .badRequest
-        context.writeResponse(.empty(status), keepAlive: false)
+        context.writeResponse(.empty(status), keepAlive: .close)
     }
 
     public func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {

@@ -17,27 +17,40 @@ struct GPollResponse {
         GPollResponse(status: status, contentType: nil, body: nil, extraHeaders: extraHeaders)
     }
 
-    func head(keepAlive: Bool) -> HTTPResponseHead {
+    func head(keepAlive: ConnectionReuse) -> HTTPResponseHead {
         var headers = HTTPHeaders()
         headers.reserveCapacity(4 + extraHeaders.count)
         if let contentType { headers.add(name: "Content-Type", value: contentType) }
         headers.add(name: "Content-Length", value: String(body?.readableBytes ?? 0))
         headers.add(name: "Cache-Control", value: "no-store")
         for (name, value) in extraHeaders { headers.add(name: name, value: value) }
-        if !keepAlive { headers.add(name: "Connection", value: "close") }
+        switch keepAlive {
+        case .close: headers.add(name: "Connection", value: "close")
+        case .keepAliveHTTP10: headers.add(name: "Connection", value: "keep-alive")
+        case .keepAlive: break
+        }
         return HTTPResponseHead(version: .http1_1, status: status, headers: headers)
     }
 }
 
 extension ChannelHandlerContext {
+    /// Answers `Expect: 100-continue` at once, so that a client waiting for it (curl
+    /// does so for bodies over 1 KiB) sends its body now instead of after a delay.
+    func continueIfExpected(_ head: HTTPRequestHead) {
+        guard head.version == .http1_1,
+              head.headers[canonicalForm: "expect"].contains(where: { $0.lowercased() == "100-continue" })
+        else { return }
+        self.writeAndFlush(NIOAny(HTTPServerResponsePart.head(HTTPResponseHead(version: .http1_1, status: .continue))), promise: nil)
+    }
+
     /// Writes and flushes `response`; without keep-alive, closes the connection once it is written.
     /// `promise` learns whether the whole response reached the socket.
-    func writeResponse(_ response: GPollResponse, keepAlive: Bool, promise: EventLoopPromise<Void>? = nil) {
+    func writeResponse(_ response: GPollResponse, keepAlive: ConnectionReuse, promise: EventLoopPromise<Void>? = nil) {
         self.write(NIOAny(HTTPServerResponsePart.head(response.head(keepAlive: keepAlive))), promise: nil)
         if let body = response.body, body.readableBytes > 0 {
             self.write(NIOAny(HTTPServerResponsePart.body(.byteBuffer(body))), promise: nil)
         }
-        if keepAlive {
+        if keepAlive != .close {
             self.writeAndFlush(NIOAny(HTTPServerResponsePart.end(nil)), promise: promise)
         } else {
             let written = promise ?? self.eventLoop.makePromise(of: Void.self)
@@ -45,6 +58,22 @@ extension ChannelHandlerContext {
             written.futureResult.assumeIsolated().whenComplete { _ in
                 self.close(promise: nil)
             }
+        }
+    }
+}
+
+/// Whether a connection stays open after a response, and whether the client
+/// must be told so (an HTTP/1.0 client assumes close unless told keep-alive).
+enum ConnectionReuse: UInt8 {
+    case close
+    case keepAlive
+    case keepAliveHTTP10
+
+    init(_ head: HTTPRequestHead) {
+        if !head.isKeepAlive {
+            self = .close
+        } else {
+            self = head.version.major == 1 && head.version.minor == 0 ? .keepAliveHTTP10 : .keepAlive
         }
     }
 }

@@ -19,7 +19,7 @@ struct GPollServerCommand: AsyncParsableCommand {
               POST /publish            the raw body is one message for the first --endpoint
               POST /publish/<path>     for the endpoint at /<path> (e.g. /publish/chat/room
                                        for --endpoint /chat/room)
-              GET  /stats              JSON: clients, waiting polls and counters per endpoint
+              GET  /stats              clients, waiting polls and counters (JSON)
             A publish is answered 204 once every client registered before it was offered the \
             message. The gpoll listener never publishes.
 
@@ -28,19 +28,19 @@ struct GPollServerCommand: AsyncParsableCommand {
             """
     )
 
-    @Option(help: "Address of the gpoll listener.")
+    @Option(help: ArgumentHelp("Address of the gpoll listener.", valueName: "address"))
     var host = "127.0.0.1"
 
-    @Option(help: "Port of the gpoll listener (0 picks a free port).")
+    @Option(help: ArgumentHelp("Port of the gpoll listener (0 picks a free port).", valueName: "port"))
     var port = 8080
 
     @Option(name: .customLong("endpoint"), help: ArgumentHelp("An endpoint path, each with its own clients; repeat for more. (default: /poll)", valueName: "path"))
     var endpoints: [String] = []
 
-    @Option(help: "B: messages a client may hold undelivered; one more evicts it.")
+    @Option(help: ArgumentHelp("B: messages a client may hold undelivered; one more evicts it.", valueName: "n"))
     var clientBuffer = 100
 
-    @Option(help: "Clients per routine id (the number before '$' in an id).")
+    @Option(help: ArgumentHelp("Clients per routine id (the number before '$' in an id).", valueName: "n"))
     var routineMaxClients = 1000
 
     @Option(help: ArgumentHelp("T: a poll with nothing to deliver ends with 204 after this many seconds; 0 holds it for ever.", valueName: "seconds"))
@@ -58,10 +58,10 @@ struct GPollServerCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("PEM private key for --tls-cert.", valueName: "pem"))
     var tlsKey: String?
 
-    @Option(help: "Address of the admin (publish and stats) listener. Keep it private: anyone who reaches it can publish.")
+    @Option(help: ArgumentHelp("Address of the admin (publish and stats) listener. Keep it private: anyone who reaches it can publish.", valueName: "address"))
     var adminHost = "127.0.0.1"
 
-    @Option(help: "Port of the admin listener (0 picks a free port).")
+    @Option(help: ArgumentHelp("Port of the admin listener (0 picks a free port).", valueName: "port"))
     var adminPort = 8081
 
     @Flag(help: "Run without the admin listener (nothing can publish over HTTP).")

@@ -69,4 +69,56 @@ struct CommandTests {
         #expect(output.contains("--admin-port"))
         #expect(output.contains("loopback"))
     }
+
+    @Test("SIGTERM: waiting polls get 204 and the process exits 0")
+    func sigterm() async throws {
+        let binary = try #require(Self.binary, "build gpoll-server first")
+        let process = Process()
+        process.executableURL = binary
+        process.arguments = ["--port", "0", "--admin-port", "0", "--poll-timeout", "0"]
+        let pipe = Pipe()
+        process.standardError = pipe
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        defer { if process.isRunning { process.terminate() } }
+        // The start-up log names the bound addresses: read until both listeners' lines.
+        var log = ""
+        func port(after marker: String) -> Int? {
+            guard let line = log.split(separator: "\n").first(where: { $0.contains(marker) }),
+                  let range = line.range(of: #"127\.0\.0\.1:(\d+)"#, options: .regularExpression)
+            else { return nil }
+            return Int(line[range].split(separator: ":").last!)
+        }
+        let reader = pipe.fileHandleForReading
+        while port(after: "admin listener started") == nil {
+            let data = reader.availableData
+            if data.isEmpty { break }
+            log += String(decoding: data, as: UTF8.self)
+        }
+        let gpollPort = try #require(port(after: "gpoll listener started"), "no start-up line in: \(log)")
+        let adminPort = try #require(port(after: "admin listener started"), "no start-up line in: \(log)")
+        let connection = try await TestConnection.connect(port: gpollPort)
+        let handshake = try await connection.request("/poll?client-id=0")
+        let id = try HandshakeBody.decode(handshake.body).get()
+        let pending = connection.send("/poll?client-id=\(id)")
+        // Wait, through the admin listener's statistics, until the server holds the poll.
+        let admin = try await TestConnection.connect(port: adminPort)
+        let clock = ContinuousClock()
+        let deadline = clock.now + .seconds(10)
+        while clock.now < deadline {
+            let stats = try await admin.request("/stats")
+            if stats.text.contains(#""waitingPolls":1"#) { break }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        await admin.close()
+        let started = ContinuousClock.now
+        kill(process.processIdentifier, SIGTERM)
+        let response = try await pending.get()
+        #expect(response.status == .noContent)
+        process.waitUntilExit()
+        #expect(ContinuousClock.now - started < .seconds(5))
+        #expect(process.terminationReason == .exit)
+        #expect(process.terminationStatus == 0)
+        await connection.close()
+    }
 }

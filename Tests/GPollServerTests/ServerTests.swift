@@ -174,4 +174,60 @@ struct ServerTests {
         #expect(ContinuousClock.now - started < .seconds(3))
         #expect(await stuck.waitForClose())
     }
+
+    @Test("HTTP/1.0: closed after the response unless keep-alive is asked for, and then said")
+    func http10() async throws {
+        try await withServer { server in
+            let keep = try await server.connect()
+            let kept = try await keep.sendRaw(Array("GET /poll?client-id=0 HTTP/1.0\r\nConnection: keep-alive\r\n\r\n".utf8))[0].get()
+            #expect(kept.status == .ok)
+            #expect(kept.headers.value("connection")?.lowercased() == "keep-alive")
+            #expect(try await keep.sendRaw(Array("GET /poll?client-id=0 HTTP/1.0\r\nConnection: keep-alive\r\n\r\n".utf8))[0].get().status == .ok)
+            await keep.close()
+
+            let once = try await server.connect()
+            let response = try await once.sendRaw(Array("GET /poll?client-id=0 HTTP/1.0\r\n\r\n".utf8))[0].get()
+            #expect(response.status == .ok)
+            #expect(response.headers.value("connection")?.lowercased() == "close")
+            #expect(await once.waitForClose())
+        }
+    }
+
+    @Test("idle expiry evicts a client with no poll in flight, never one whose poll waits")
+    func idleExpiry() async throws {
+        let configuration = BroadcasterConfiguration(pollTimeout: nil, idleExpiry: .milliseconds(200))
+        try await withServer(endpoints: [("/poll", configuration)]) { server in
+            let connection = try await server.connect()
+            let waiter = try await server.connect()
+            let idle = try await server.handshake(connection)
+            let polling = try await server.handshake(waiter)
+            let pending = waiter.send(server.pollTarget(polling))
+            try await waitUntil("the idle client is evicted") { server.endpoint.clientCount == 1 }
+            #expect(server.endpoint.statistics.idleEvictions == 1)
+            #expect(try await connection.request(server.pollTarget(idle)).status == .notFound)
+            try await server.publish("kept")
+            #expect(try await pending.get().text == "kept")
+            await connection.close()
+            await waiter.close()
+        }
+    }
+
+    @Test("Expect: 100-continue is answered, so a publish body arrives without delay")
+    func expectContinue() async throws {
+        try await withServer { server in
+            let connection = try await server.connect()
+            let id = try await server.handshake(connection)
+            let admin = try await server.connectAdmin()
+            // Send only the head: the body follows once 100 Continue arrived.
+            let body = [UInt8](repeating: 0x62, count: 2000)
+            let responses = admin.sendRaw(Array("POST /publish HTTP/1.1\r\nHost: a\r\nContent-Length: 2000\r\nExpect: 100-continue\r\n\r\n".utf8), responses: 2)
+            let interim = try await responses[0].get()
+            #expect(interim.status == .continue)
+            _ = admin.sendRaw(body, responses: 0)
+            #expect(try await responses[1].get().status == .noContent)
+            #expect(try await connection.request(server.pollTarget(id)).body == body)
+            await admin.close()
+            await connection.close()
+        }
+    }
 }
