@@ -37,6 +37,9 @@ public struct HTTPBenchOptions: Sendable {
     public var timeout: Double = 10
     /// Event loop threads of the bench.
     public var threads: Int = 2
+    /// Seconds to wait with every poll waiting between the handshake and the
+    /// measurement phase (to read the server's memory from outside, for example).
+    public var hold: Double = 0
     public var caCertificatePath: String?
     public var insecure: Bool = false
 
@@ -116,6 +119,7 @@ public struct HTTPBenchOptions: Sendable {
         if clientBuffer < 1 { problems.append("--client-buffer must be at least 1 (got \(clientBuffer))") }
         if connectConcurrency < 1 { problems.append("--connect-concurrency must be at least 1 (got \(connectConcurrency))") }
         if !(timeout.isFinite && timeout > 0) { problems.append("--timeout must be a positive number of seconds (got \(timeout))") }
+        if !(hold.isFinite && hold >= 0) { problems.append("--hold must be 0 or a positive number of seconds (got \(hold))") }
         if !(1...64).contains(threads) { problems.append("--threads must be between 1 and 64 (got \(threads))") }
         if caCertificatePath != nil && insecure { problems.append("--ca-cert and --insecure exclude each other") }
         let usesTLS = (poll?.tls ?? false) || (publish?.tls ?? false)
@@ -136,6 +140,7 @@ public struct HTTPBenchOptions: Sendable {
             connectConcurrency: connectConcurrency,
             timeout: timeout,
             threads: threads,
+            hold: hold,
             caCertificatePath: caCertificatePath,
             insecure: insecure
         ))
@@ -162,6 +167,7 @@ public struct HTTPBenchConfiguration: Sendable {
     public var connectConcurrency: Int
     public var timeout: Double
     public var threads: Int
+    public var hold: Double
     public var caCertificatePath: String?
     public var insecure: Bool
 }

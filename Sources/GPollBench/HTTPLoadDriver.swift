@@ -104,6 +104,11 @@ public final class HTTPLoadDriver: Sendable {
         let handshakeSeconds = Double((NIODeadline.now() - handshakeStart).nanoseconds) / 1e9
         let handshakes = counters.handshakes.load(ordering: .relaxed)
 
+        if config.hold > 0 && handshakes > 0 {
+            progress?("all \(handshakes) clients registered and polling; holding \(config.hold) s before publishing")
+            try? await Task.sleep(for: .nanoseconds(Int64(config.hold * 1e9)))
+        }
+
         // Measurement phase.
         var measurement = Measurement()
         var failure: String?

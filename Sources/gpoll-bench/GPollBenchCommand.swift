@@ -93,6 +93,9 @@ struct HTTPCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Event loop threads of the bench.", valueName: "n"))
     var threads = 2
 
+    @Option(help: ArgumentHelp("Wait this long with every poll waiting before publishing (to measure the server's memory from outside).", valueName: "seconds"))
+    var hold: Double = 0
+
     @Option(help: ArgumentHelp("PEM file of CA certificates to trust for https:// URLs.", valueName: "pem"))
     var caCert: String?
 
@@ -118,6 +121,7 @@ struct HTTPCommand: AsyncParsableCommand {
         options.connectConcurrency = connectConcurrency
         options.timeout = timeout
         options.threads = threads
+        options.hold = hold
         options.caCertificatePath = caCert
         options.insecure = insecure
         return options

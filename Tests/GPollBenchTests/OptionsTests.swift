@@ -57,6 +57,7 @@ struct OptionsTests {
         ("connect concurrency zero", { $0.connectConcurrency = 0 }, "--connect-concurrency"),
         ("timeout zero", { $0.timeout = 0 }, "--timeout"),
         ("threads zero", { $0.threads = 0 }, "--threads"),
+        ("hold negative", { $0.hold = -1 }, "--hold"),
         ("ca-cert and insecure", { $0.pollURL = "https://h/poll"; $0.caCertificatePath = "/x.pem"; $0.insecure = true }, "exclude each other"),
         ("TLS options without https", { $0.insecure = true }, "need an https:// URL"),
     ]
