@@ -76,15 +76,15 @@ stop_server
 
 # 2. 1,000 clients, lock-step burst 1.
 start_server
-bench c1000-b1 --clients 1000 --messages 2000 --size 64 --burst 1
+bench c1000-b1 --clients 1000 --messages 1000 --size 64 --burst 1
 stop_server
 
 # 3. Larger bursts (throughput with K messages in flight).
 start_server
-bench c10000-b10 --clients 10000 --messages 500 --size 64 --burst 10 --timeout 30
+bench c10000-b10 --clients 10000 --messages 200 --size 64 --burst 10 --timeout 30
 stop_server
 start_server
-bench c1000-b10 --clients 1000 --messages 5000 --size 64 --burst 10
+bench c1000-b10 --clients 1000 --messages 2000 --size 64 --burst 10
 stop_server
 trap - EXIT
 
