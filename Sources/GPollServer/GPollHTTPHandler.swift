@@ -182,6 +182,8 @@ public final class GPollHTTPHandler: ChannelInboundHandler, RemovableChannelHand
 
     public func errorCaught(context: ChannelHandlerContext, error: any Error) {
         // An I/O error ends the connection; its waiting poll must not take a message.
+        // Peers that vanish are routine for long polls, hence debug, not error.
+        router.logger.debug("connection error", metadata: ["error": "\(error)", "gpoll.waiting": "\(waiting != nil)"])
         withdrawWaitingPoll()
         context.close(promise: nil)
     }

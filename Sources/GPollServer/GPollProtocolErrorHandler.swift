@@ -26,8 +26,10 @@ public final class GPollProtocolErrorHandler: ChannelDuplexHandler, RemovableCha
             context.fireErrorCaught(error)
             return
         }
-        // A response already started cannot be replaced; the connection just ends.
-        guard !responseInProgress else {
+        // A connection that is closing (a half-received request found when it
+        // closes, say at shutdown) gets no answer; neither does one whose
+        // response already started, which cannot be replaced: it just ends.
+        guard !responseInProgress, context.channel.isActive else {
             context.close(promise: nil)
             return
         }

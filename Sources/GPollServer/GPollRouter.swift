@@ -1,11 +1,15 @@
+import Logging
+
 /// The endpoints one handler serves, by exact path. Built once and shared by
 /// every connection, so that a connection costs no routing table of its own.
 public final class GPollRouter: Sendable {
     public let endpoints: [GPollEndpoint]
     private let byPath: [String: GPollEndpoint]
+    /// For connection errors, shared by every connection (a connection holds no logger of its own).
+    let logger: Logger
 
     /// Fails if two endpoints share a path.
-    public init(_ endpoints: [GPollEndpoint]) throws {
+    public init(_ endpoints: [GPollEndpoint], logger: Logger = Logger(label: "gpoll.http")) throws {
         var byPath: [String: GPollEndpoint] = [:]
         var problems: [String] = []
         for endpoint in endpoints {
@@ -15,6 +19,7 @@ public final class GPollRouter: Sendable {
         guard problems.isEmpty else { throw GPollConfigurationError(problems: problems) }
         self.endpoints = endpoints
         self.byPath = byPath
+        self.logger = logger
     }
 
     public func endpoint(at path: some StringProtocol) -> GPollEndpoint? {

@@ -48,7 +48,7 @@ public final class GPollServer: Service, Sendable {
         var problems = configuration.problems
         if endpoints.isEmpty { problems.append("at least one endpoint is needed") }
         guard problems.isEmpty else { throw GPollConfigurationError(problems: problems) }
-        self.router = try GPollRouter(endpoints)
+        self.router = try GPollRouter(endpoints, logger: logger)
         self.configuration = configuration
         self.group = eventLoopGroup
         self.logger = logger
@@ -119,6 +119,9 @@ public final class GPollServer: Service, Sendable {
             }
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            // A gpoll request is a few hundred bytes and then the connection idles in a
+            // long poll, so start each connection's receive buffer small; it grows if needed.
+            .childChannelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 512, maximum: 65536))
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let pipeline = channel.pipeline.syncOperations

@@ -263,6 +263,16 @@ struct ProtocolTests {
             #expect(try await responses[0].get().text == "x")
             #expect(try await responses[1].get().status == .ok)
             #expect(try await responses[2].get().status == .notFound)
+
+            // A request pipelined behind a waiting poll is answered after the poll, in order.
+            let behind = "GET \(server.pollTarget(id)) HTTP/1.1\r\nHost: a\r\n\r\nGET /poll?client-id=0 HTTP/1.1\r\nHost: a\r\n\r\n"
+            let queued = connection.sendRaw(Array(behind.utf8), responses: 2)
+            try await waitUntil("the poll waits") { server.endpoint.waitingPollCount == 1 }
+            #expect(server.endpoint.clientCount == 2)  // the handshake behind the poll has not run yet
+            try await server.publish("y")
+            #expect(try await queued[0].get().text == "y")
+            #expect(try await queued[1].get().status == .ok)
+            #expect(server.endpoint.clientCount == 3)
             await connection.close()
         }
     }

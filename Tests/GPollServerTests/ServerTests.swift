@@ -195,13 +195,18 @@ struct ServerTests {
 
     @Test("idle expiry evicts a client with no poll in flight, never one whose poll waits")
     func idleExpiry() async throws {
-        let configuration = BroadcasterConfiguration(pollTimeout: nil, idleExpiry: .milliseconds(200))
+        // E is long enough that a busy machine (the 1,000-client test runs in parallel)
+        // cannot stall between the handshake and the poll for that long.
+        let configuration = BroadcasterConfiguration(pollTimeout: nil, idleExpiry: .seconds(1))
         try await withServer(endpoints: [("/poll", configuration)]) { server in
             let connection = try await server.connect()
             let waiter = try await server.connect()
-            let idle = try await server.handshake(connection)
+            // The polling client's poll waits before the idle client even exists, so
+            // only the idle one can reach its expiry, however slow this machine is.
             let polling = try await server.handshake(waiter)
             let pending = waiter.send(server.pollTarget(polling))
+            try await waitUntil("the poll waits") { server.endpoint.waitingPollCount == 1 }
+            let idle = try await server.handshake(connection)
             try await waitUntil("the idle client is evicted") { server.endpoint.clientCount == 1 }
             #expect(server.endpoint.statistics.idleEvictions == 1)
             #expect(try await connection.request(server.pollTarget(idle)).status == .notFound)
