@@ -30,7 +30,7 @@ stop_server() {
     kill -TERM "$SERVER_PID" 2>/dev/null || true
     wait "$SERVER_PID" 2>/dev/null || true
 }
-trap stop_server EXIT
+trap 'stop_server; kill "$MONITOR" 2>/dev/null || true' EXIT
 
 bench() { # name, args...
     local name=$1; shift
@@ -47,6 +47,10 @@ print(f"   204s {r['timeouts']}  errors {r['errors']}  lost {r['clientsLost']}  
       f"duplicates {r['duplicates']}  out-of-order {r['outOfOrder']}  passed {r['passed']}")
 PY
 }
+
+# What else runs on the machine meanwhile (the figures are only as good as the quiet).
+( while sleep 10; do date -u +%T; top -bn1 | sed -n '8,12p'; done ) >"$OUT/top.log" 2>&1 &
+MONITOR=$!
 
 echo "# $(date -u +%FT%TZ) $(uname -srm), $(nproc) cores, load: $(cut -d' ' -f1-3 /proc/loadavg)" | tee "$OUT/summary.txt"
 
@@ -87,6 +91,7 @@ start_server
 bench c1000-b10 --clients 1000 --messages 2000 --size 64 --burst 10
 stop_server
 trap - EXIT
+kill "$MONITOR" 2>/dev/null || true
 
 # 4. In-process: the broadcaster alone.
 for args in "--clients 10000 --messages 100" "--clients 100000 --messages 100"; do
