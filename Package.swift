@@ -12,6 +12,7 @@ let package = Package(
         .library(name: "GPollConformance", targets: ["GPollConformance"]),
         .executable(name: "gpoll-server", targets: ["gpoll-server"]),
         .executable(name: "gpoll-conform", targets: ["gpoll-conform"]),
+        .executable(name: "gpoll-bench", targets: ["gpoll-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -20,6 +21,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
     ],
     targets: [
         // The protocol as pure value types: no I/O, standard library and Foundation only.
@@ -82,6 +84,27 @@ let package = Package(
             ]
         ),
 
+        // The load and benchmark tool: options, statistics, the HTTP load driver, the in-process benchmark.
+        .target(
+            name: "GPollBench",
+            dependencies: [
+                "GPollCore",
+                "GPollServer",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ]
+        ),
+        .executableTarget(
+            name: "gpoll-bench",
+            dependencies: [
+                "GPollBench",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+
         .testTarget(name: "GPollCoreTests", dependencies: ["GPollCore"]),
         .testTarget(name: "SpecTests", dependencies: ["GPollSpec"]),
         // Schemas/ holds the JUnit XSDs the tests validate against (read via #filePath).
@@ -103,6 +126,14 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
+        .testTarget(
+            name: "GPollBenchTests",
+            dependencies: [
+                "GPollBench", "GPollServer", "GPollCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
     ]

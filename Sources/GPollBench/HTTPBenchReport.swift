@@ -1,0 +1,124 @@
+import Foundation
+
+/// Everything one HTTP run measured; `--json` prints it as one object.
+public struct HTTPBenchReport: Codable, Sendable {
+    // Settings.
+    public var pollURL: String
+    public var publishURL: String
+    public var clients: Int
+    public var messages: Int
+    public var size: Int
+    public var burst: Int?
+    public var rate: Double?
+    public var duration: Double?
+    public var clientBuffer: Int
+    public var threads: Int
+
+    // Handshake phase.
+    public var handshakes: Int
+    public var handshakeFailures: Int
+    public var handshakeSeconds: Double
+    public var handshakesPerSecond: Double
+
+    // Measurement phase.
+    /// Messages published (and acknowledged 2xx).
+    public var published: Int
+    public var measurementSeconds: Double
+    /// Unique deliveries during the measurement phase.
+    public var deliveries: UInt64
+    public var deliveriesPerSecond: Double
+    public var latencyMs: LatencySummary
+
+    // Anomalies.
+    /// Polls answered 204 (poll timeout, newest poll wins).
+    public var timeouts: Int
+    public var errors: Int
+    public var errorsByKind: [String: Int]
+    /// Clients answered 404 although no more than B messages could be waiting for them.
+    public var clientsLost: Int
+    /// Clients answered 404 that were far enough behind to have been evicted by the buffer rule.
+    public var clientsEvicted: Int
+    /// Clients that were still polling when the bench stopped.
+    public var clientsAtEnd: Int
+    /// Messages the clients still polling at the end never received.
+    public var missingDeliveries: UInt64
+    public var duplicates: Int
+    public var outOfOrder: Int
+    /// 200 answers whose body was not a bench message.
+    public var foreignMessages: Int
+    /// Waits for full delivery that hit --timeout, and the live clients still short then (summed).
+    public var burstsTimedOut: Int
+    public var stragglers: Int
+    /// "messages" or "duration".
+    public var stoppedBy: String
+    /// Why the run could not finish normally, if it could not.
+    public var failure: String?
+
+    /// Every client got every message exactly once, in order, and nothing failed.
+    public var passed: Bool {
+        failure == nil && errors == 0 && handshakeFailures == 0 && clientsLost == 0 && clientsEvicted == 0
+            && missingDeliveries == 0 && duplicates == 0 && outOfOrder == 0 && foreignMessages == 0 && burstsTimedOut == 0
+    }
+
+    public func json() -> String {
+        struct Wrapper: Encodable {
+            let report: HTTPBenchReport
+            func encode(to encoder: any Encoder) throws {
+                try report.encode(to: encoder)
+                var container = encoder.container(keyedBy: Key.self)
+                try container.encode(report.passed, forKey: Key(stringValue: "passed"))
+            }
+        }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+        let data = (try? encoder.encode(Wrapper(report: self))) ?? Data("{}".utf8)
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    public func text() -> String {
+        var lines: [String] = []
+        let schedule = burst.map { "lock-step, burst \($0)" } ?? rate.map { "open loop, \(fmt($0)) messages/s" } ?? "?"
+        lines.append("gpoll-bench http: \(clients) clients, \(messages) messages of \(size) bytes, \(schedule)")
+        lines.append("  poll URL     \(pollURL)")
+        lines.append("  publish URL  \(publishURL)")
+        lines.append("")
+        lines.append("handshakes     \(handshakes) of \(clients) in \(fmt(handshakeSeconds)) s: \(fmt(handshakesPerSecond))/s")
+        lines.append("published      \(published) in \(fmt(measurementSeconds)) s (stopped by \(stoppedBy))")
+        lines.append("deliveries     \(deliveries): \(fmt(deliveriesPerSecond))/s")
+        lines.append(String(format: "latency (ms)   p50 %.2f  p90 %.2f  p99 %.2f  p99.9 %.2f  max %.2f  (mean %.2f, %llu samples)",
+                            latencyMs.p50, latencyMs.p90, latencyMs.p99, latencyMs.p999, latencyMs.max, latencyMs.mean, latencyMs.count))
+        lines.append("204 timeouts   \(timeouts)")
+        lines.append("errors         \(errors)")
+        for (kind, count) in errorsByKind.sorted(by: { $0.value > $1.value }) {
+            lines.append("  \(count) × \(kind)")
+        }
+        lines.append("clients lost   \(clientsLost) (evicted by the buffer rule: \(clientsEvicted); polling at the end: \(clientsAtEnd))")
+        lines.append("missing        \(missingDeliveries)   duplicates \(duplicates)   out of order \(outOfOrder)   foreign \(foreignMessages)")
+        if burstsTimedOut > 0 {
+            lines.append("timed out      \(burstsTimedOut) waits for full delivery, \(stragglers) straggling clients in sum")
+        }
+        if let failure { lines.append("FAILED: \(failure)") }
+        lines.append(passed ? "result         PASS: every client got every message exactly once, in order" : "result         FAIL")
+        return lines.joined(separator: "\n")
+    }
+}
+
+/// A number with thousands grouping and at most two decimals.
+func fmt(_ value: Double) -> String {
+    if value >= 1000 || value == value.rounded() {
+        let formatter = NumberFormatter()
+        formatter.numberStyle = .decimal
+        formatter.maximumFractionDigits = 0
+        formatter.groupingSeparator = ","
+        formatter.usesGroupingSeparator = true
+        return formatter.string(from: NSNumber(value: value.rounded())) ?? String(Int(value))
+    }
+    return String(format: "%.2f", value)
+}
+
+private struct Key: CodingKey {
+    var stringValue: String
+    var intValue: Int? { nil }
+    init(stringValue: String) { self.stringValue = stringValue }
+    init?(intValue: Int) { nil }
+}

@@ -1,0 +1,209 @@
+import ArgumentParser
+import Foundation
+import GPollBench
+import GPollServer
+
+@main
+struct GPollBenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "gpoll-bench",
+        abstract: "Load and benchmark tool for gpoll/1 servers.",
+        discussion: """
+            http        drives any gpoll endpoint over real HTTP through the Spec's harness \
+            interface (a publish URL) and reports handshakes/s, deliveries/s, \
+            publish-to-delivery latency and every anomaly (lost clients, missing, duplicate \
+            or out-of-order messages, errors).
+            in-process  fans messages out through the reference server's broadcaster with no \
+            HTTP, as the original's Benchmark(msgSize, clients, numMsgs).
+
+            Exit codes: 0 when everything was delivered and nothing failed, 1 when anything \
+            was lost, missing, duplicated, out of order or errored, 64 for bad usage.
+            """,
+        subcommands: [HTTPCommand.self, InProcessCommand.self]
+    )
+}
+
+struct HTTPCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "http",
+        abstract: "Load a gpoll endpoint over HTTP and measure delivery.",
+        discussion: """
+            Each client opens its own connection, handshakes (client-id=0), then keeps one \
+            poll in flight: a new poll right after every 200 or 204. When every client has \
+            handshaken, the bench publishes --messages messages of --size bytes with POST \
+            to --publish-url. Each message starts with a 20-byte header (magic, sequence \
+            number, publish send time in monotonic nanoseconds of the bench process) and is \
+            padded to --size; latency is receive time minus send time.
+
+            Lock-step (--burst K, the default with K=1): publish K messages back to back, \
+            wait until every live client has all of them (at most --timeout; the clients \
+            still short then are reported as stragglers), then the next K. K=1 measures \
+            broadcast latency as the original did. Open loop (--rate R): R messages per \
+            second whatever the clients do, then wait for the last delivery.
+
+            A client that answered 200 at handshake and 404 later is LOST if no more than \
+            --client-buffer messages can have been waiting for it (so the server cannot have \
+            evicted it), else counted as evicted. Give the server's real --client-buffer.
+
+            A progress line goes to stderr about once a second. The run stops when the \
+            messages are done or --duration is reached, and always closes every connection.
+
+            Example, against `gpoll-server --client-buffer 100 --poll-timeout 60`:
+              gpoll-bench http http://127.0.0.1:8080/poll \\
+                --publish-url http://127.0.0.1:8081/publish --clients 1000 --messages 200
+            """
+    )
+
+    @Argument(help: ArgumentHelp("The gpoll endpoint, e.g. http://127.0.0.1:8080/poll.", valueName: "poll-url"))
+    var pollURL: String
+
+    @Option(help: ArgumentHelp("The harness publish URL (POST, raw body), e.g. http://127.0.0.1:8081/publish.", valueName: "url"))
+    var publishURL: String
+
+    @Option(help: ArgumentHelp("A header for every publish request, e.g. 'Authorization: Bearer x'; repeatable.", valueName: "'Name: value'"))
+    var publishHeader: [String] = []
+
+    @Option(help: "Clients (connections), each with one poll in flight.")
+    var clients = 100
+
+    @Option(help: "Messages to publish.")
+    var messages = 100
+
+    @Option(help: ArgumentHelp("Bytes per message, at least 20 (the header), at most 1048576.", valueName: "bytes"))
+    var size = 64
+
+    @Option(help: ArgumentHelp("Lock-step: publish K messages, wait for full delivery, repeat. (default: 1)", valueName: "k"))
+    var burst: Int?
+
+    @Option(help: ArgumentHelp("Open loop: publish R messages per second instead of lock-step.", valueName: "r"))
+    var rate: Double?
+
+    @Option(help: ArgumentHelp("Stop publishing after this many seconds even if messages remain.", valueName: "seconds"))
+    var duration: Double?
+
+    @Option(help: ArgumentHelp("The server's client buffer B; decides whether a 404 can be an eviction.", valueName: "b"))
+    var clientBuffer = 100
+
+    @Option(help: ArgumentHelp("Connections being opened and handshaken at once.", valueName: "c"))
+    var connectConcurrency = 256
+
+    @Option(help: ArgumentHelp("Longest wait for a connect, a handshake, or a burst's full delivery.", valueName: "seconds"))
+    var timeout: Double = 10
+
+    @Option(help: ArgumentHelp("Event loop threads of the bench.", valueName: "n"))
+    var threads = 2
+
+    @Option(help: ArgumentHelp("Wait this long with every poll waiting before publishing (to measure the server's memory from outside).", valueName: "seconds"))
+    var hold: Double = 0
+
+    @Option(help: ArgumentHelp("PEM file of CA certificates to trust for https:// URLs.", valueName: "pem"))
+    var caCert: String?
+
+    @Flag(help: "Do not verify the server's TLS certificate (tests only).")
+    var insecure = false
+
+    @Flag(help: "Print the report as one JSON object (for scripts) instead of text.")
+    var json = false
+
+    @Flag(help: "No progress line on stderr.")
+    var quiet = false
+
+    var options: HTTPBenchOptions {
+        var options = HTTPBenchOptions(pollURL: pollURL, publishURL: publishURL)
+        options.publishHeaders = publishHeader
+        options.clients = clients
+        options.messages = messages
+        options.size = size
+        options.burst = burst
+        options.rate = rate
+        options.duration = duration
+        options.clientBuffer = clientBuffer
+        options.connectConcurrency = connectConcurrency
+        options.timeout = timeout
+        options.threads = threads
+        options.hold = hold
+        options.caCertificatePath = caCert
+        options.insecure = insecure
+        return options
+    }
+
+    func validate() throws {
+        if case .failure(let errors) = options.validate() { throw ValidationError(errors.description) }
+    }
+
+    func run() async throws {
+        let configuration: HTTPBenchConfiguration
+        switch options.validate() {
+        case .success(let checked): configuration = checked
+        case .failure(let errors): throw ValidationError(errors.description)
+        }
+        if let (old, new) = FileDescriptorLimit.raiseToHardLimit() {
+            if new < UInt64(clients) + 64 {
+                printError("warning: the file descriptor limit is \(new) (was \(old)); \(clients) clients need more")
+            }
+        }
+        let progress: (@Sendable (String) -> Void)? = quiet ? nil : { @Sendable line in printError(line) }
+        let driver = HTTPLoadDriver(configuration: configuration, progress: progress)
+        let report: HTTPBenchReport
+        do {
+            report = try await driver.run()
+        } catch let error as BenchOptionsError {
+            throw ValidationError(error.description)
+        }
+        print(json ? report.json() : report.text())
+        if !report.passed { throw ExitCode(1) }
+    }
+}
+
+struct InProcessCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "in-process",
+        abstract: "Time broadcasts through the reference server's broadcaster, no HTTP.",
+        discussion: """
+            Registers --clients clients in one GPollEndpoint, then broadcasts --messages \
+            messages of --size bytes and times each broadcast. Nobody polls, so every \
+            broadcast appends to every client's queue: --messages may not exceed \
+            --client-buffer (the buffer would overflow and evict everyone), as in the \
+            original. Reports time per broadcast (min, median, p99, max) and client \
+            enqueues per second.
+            """
+    )
+
+    @Option(help: "Registered clients.")
+    var clients = 10_000
+
+    @Option(help: "Broadcasts.")
+    var messages = 100
+
+    @Option(help: ArgumentHelp("Bytes per message.", valueName: "bytes"))
+    var size = 64
+
+    @Option(help: ArgumentHelp("B: each client's buffer; at least --messages.", valueName: "b"))
+    var clientBuffer = 100
+
+    @Flag(help: "Print the report as one JSON object.")
+    var json = false
+
+    var options: InProcessOptions {
+        var options = InProcessOptions()
+        options.clients = clients
+        options.messages = messages
+        options.size = size
+        options.clientBuffer = clientBuffer
+        return options
+    }
+
+    func validate() throws {
+        if case .failure(let errors) = options.validate() { throw ValidationError(errors.description) }
+    }
+
+    func run() throws {
+        let report = try InProcessBenchmark(options: options).run()
+        print(json ? report.json() : report.text())
+        if !report.passed { throw ExitCode(1) }
+    }
+}
+
+func printError(_ line: String) {
+    FileHandle.standardError.write(Data((line + "\n").utf8))
+}
