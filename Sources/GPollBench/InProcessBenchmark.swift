@@ -101,7 +101,7 @@ public struct InProcessReport: Codable, Sendable {
             "gpoll-bench in-process: \(clients) clients, \(messages) broadcasts of \(size) bytes, client buffer \(clientBuffer)",
             "registration   \(fmt(registrationsPerSecond)) clients/s (\(String(format: "%.3f", registerSeconds)) s)",
             String(format: "broadcast (ms) min %.3f  median %.3f  p99 %.3f  max %.3f", broadcastMs.min, broadcastMs.median, broadcastMs.p99, broadcastMs.max),
-            String(format: "total          %.3f s for %d broadcasts", totalSeconds, messages),
+            String(format: "total          %.6f s for %d broadcasts", totalSeconds, messages),
             "enqueues       \(enqueues): \(fmt(enqueuesPerSecond))/s (evictions \(evictions))",
         ].joined(separator: "\n")
     }
