@@ -4,10 +4,14 @@ import NIOHTTP1
 
 /// Serves gpoll endpoints in any NIO HTTP/1 server pipeline.
 ///
-/// Add it after `configureHTTPServerPipeline(withPipeliningAssistance: true)`
-/// (pipelining assistance matters: a waiting poll holds its connection's next
-/// request back until it is answered) and, ideally, after a
-/// ``GPollProtocolErrorHandler``. It answers requests whose path is one of the
+/// Add it after `configureHTTPServerPipeline(withPipeliningAssistance: false)`
+/// and, ideally, after a ``GPollProtocolErrorHandler``. It keeps requests that a
+/// client pipelines behind its own waiting poll and answers them in order
+/// itself: NIO's pipelining assistance would stop reading the socket for as long
+/// as any response is outstanding, which for a long-poll server means two
+/// `epoll_ctl` calls per delivered message (see BENCHMARKS.md). With
+/// ``UnknownPathPolicy/forward`` add pipelining assistance (`true`), so that the
+/// application's responses stay in order with gpoll's. It answers requests whose path is one of the
 /// router's endpoints, with any method but HEAD (405: a HEAD answer has no
 /// body, so a HEAD poll would lose its message); request bodies are ignored.
 /// Other paths get 404, or are passed on to the next handler with
@@ -37,6 +41,15 @@ public final class GPollHTTPHandler: ChannelInboundHandler, RemovableChannelHand
     private var registry: LoopPollRegistry?
     private var request: RequestState = .idle
     private var waiting: WaitingPoll?
+    /// Complete requests read while this connection's poll waits, answered in
+    /// order once it is. Only a pipelining client fills it; past
+    /// ``maximumBacklog`` the connection is closed rather than buffered further.
+    private var backlog = CircularBuffer<RequestState>()
+    /// The server is shutting down: answer what is in flight, then close.
+    private var quiescing = false
+
+    /// How many requests a client may pipeline behind its waiting poll.
+    public static let maximumBacklog = 16
 
     private enum RequestState {
         case idle
@@ -71,7 +84,8 @@ public final class GPollHTTPHandler: ChannelInboundHandler, RemovableChannelHand
             request = classify(head)
             switch request {
             case .forwarding: context.fireChannelRead(data)
-            case .gpoll: context.continueIfExpected(head)
+            case .gpoll where waiting == nil: context.continueIfExpected(head)
+            case .gpoll: break
             case .idle, .reject: break
             }
         case (.body, .forwarding):
@@ -82,14 +96,67 @@ public final class GPollHTTPHandler: ChannelInboundHandler, RemovableChannelHand
             request = .idle
             context.fireChannelRead(data)
         case (.end, .gpoll(let endpoint, let target, let keepAlive)):
+            let ended = request
             request = .idle
+            if waiting != nil { return enqueue(ended, context: context) }
             serve(endpoint, target: target, keepAlive: keepAlive, context: context)
+            closeIfQuiesced(context: context)
         case (.end, .reject(let response, let keepAlive)):
+            let ended = request
             request = .idle
-            context.writeResponse(response, keepAlive: keepAlive)
+            if waiting != nil { return enqueue(ended, context: context) }
+            context.writeResponse(response, keepAlive: reuse(keepAlive))
+            closeIfQuiesced(context: context)
         case (.end, .idle):
             break
         }
+    }
+
+    /// Keeps a request that arrived behind this connection's waiting poll.
+    private func enqueue(_ pending: RequestState, context: ChannelHandlerContext) {
+        guard backlog.count < Self.maximumBacklog else {
+            // Answering out of order is not allowed and buffering without end is
+            // not an option: a client this far ahead of its answers loses the connection.
+            context.close(promise: nil)
+            return
+        }
+        backlog.append(pending)
+    }
+
+    /// Answers pipelined requests in order, until one of them waits.
+    private func drainBacklog(context: ChannelHandlerContext) {
+        while waiting == nil, let next = backlog.popFirst() {
+            switch next {
+            case .gpoll(let endpoint, let target, let keepAlive):
+                serve(endpoint, target: target, keepAlive: keepAlive, context: context)
+            case .reject(let response, let keepAlive):
+                context.writeResponse(response, keepAlive: reuse(keepAlive))
+            case .idle, .forwarding:
+                break
+            }
+        }
+        closeIfQuiesced(context: context)
+    }
+
+    /// While quiescing every answer closes its connection.
+    private func reuse(_ keepAlive: ConnectionReuse) -> ConnectionReuse {
+        quiescing ? .close : keepAlive
+    }
+
+    private func closeIfQuiesced(context: ChannelHandlerContext) {
+        guard quiescing, waiting == nil, backlog.isEmpty, case .idle = request else { return }
+        context.close(promise: nil)
+    }
+
+    public func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard event is ChannelShouldQuiesceEvent else {
+            context.fireUserInboundEventTriggered(event)
+            return
+        }
+        // An idle connection closes now; a busy one after its answers (a waiting
+        // poll is answered 204 by the endpoint's shutdown).
+        quiescing = true
+        closeIfQuiesced(context: context)
     }
 
     private func classify(_ head: HTTPRequestHead) -> RequestState {
@@ -107,7 +174,8 @@ public final class GPollHTTPHandler: ChannelInboundHandler, RemovableChannelHand
         return .gpoll(endpoint, target: head.uri, keepAlive: ConnectionReuse(head))
     }
 
-    private func serve(_ endpoint: GPollEndpoint, target: String, keepAlive: ConnectionReuse, context: ChannelHandlerContext) {
+    private func serve(_ endpoint: GPollEndpoint, target: String, keepAlive requested: ConnectionReuse, context: ChannelHandlerContext) {
+        let keepAlive = reuse(requested)
         switch RequestClassification(requestTarget: target.utf8) {
         case .handshake:
             switch endpoint.register() {
@@ -160,16 +228,19 @@ public final class GPollHTTPHandler: ChannelInboundHandler, RemovableChannelHand
             return
         }
         self.waiting = nil
+        let keepAlive = reuse(waiting.keepAlive)
         switch completion {
         case .noContent:
-            context.writeResponse(.empty(.noContent), keepAlive: waiting.keepAlive)
+            context.writeResponse(.empty(.noContent), keepAlive: keepAlive)
         case .message(let delivery):
             guard context.channel.isActive else {
                 waiting.endpoint.returnUndelivered(delivery.message, to: delivery.client)
                 return
             }
-            writeMessage(delivery.message, to: delivery.client, from: waiting.endpoint, keepAlive: waiting.keepAlive, context: context)
+            writeMessage(delivery.message, to: delivery.client, from: waiting.endpoint, keepAlive: keepAlive, context: context)
         }
+        if keepAlive == .close { backlog.removeAll() }
+        drainBacklog(context: context)
     }
 
     /// Writes a message as a poll's 200; if the write fails the client never got it, so it goes back.

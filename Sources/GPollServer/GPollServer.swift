@@ -126,7 +126,9 @@ public final class GPollServer: Service, Sendable {
                 channel.eventLoop.makeCompletedFuture {
                     let pipeline = channel.pipeline.syncOperations
                     if let tlsContext { try pipeline.addHandler(NIOSSLServerHandler(context: tlsContext)) }
-                    try pipeline.configureHTTPServerPipeline(withPipeliningAssistance: true, withErrorHandling: false)
+                    // GPollHTTPHandler orders pipelined requests itself: NIO's assistance
+                    // would stop reading while every poll waits (two epoll_ctl per message).
+                    try pipeline.configureHTTPServerPipeline(withPipeliningAssistance: false, withErrorHandling: false)
                     try pipeline.addHandler(GPollProtocolErrorHandler())
                     try pipeline.addHandler(GPollHTTPHandler(router: router))
                     connections.track(channel)

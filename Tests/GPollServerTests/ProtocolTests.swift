@@ -269,6 +269,25 @@ struct ProtocolTests {
         }
     }
 
+    @Test("a client pipelining past the backlog behind its waiting poll loses the connection, and nothing else")
+    func backlogIsBounded() async throws {
+        try await withServer { server in
+            let connection = try await server.connect()
+            let id = try await server.handshake(connection)
+            var raw = "GET \(server.pollTarget(id)) HTTP/1.1\r\nHost: a\r\n\r\n"
+            for _ in 0...GPollHTTPHandler.maximumBacklog { raw += "GET /poll?client-id=0 HTTP/1.1\r\nHost: a\r\n\r\n" }
+            _ = connection.sendRaw(Array(raw.utf8), responses: 0)
+            #expect(await connection.waitForClose())
+            // None of the handshakes behind the poll ran, and the poll was withdrawn: the client lives on.
+            #expect(server.endpoint.clientCount == 1)
+            try await waitUntil("the poll is withdrawn") { server.endpoint.waitingPollCount == 0 }
+            try await server.publish("kept")
+            let again = try await server.connect()
+            #expect(try await again.request(server.pollTarget(id)).text == "kept")
+            await again.close()
+        }
+    }
+
     @Test("pipelined requests are answered in order on one connection")
     func pipelining() async throws {
         try await withServer { server in
