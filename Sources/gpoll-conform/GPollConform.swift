@@ -74,6 +74,9 @@ struct GPollConform: AsyncParsableCommand {
     @Flag(help: "Count SHOULD violations as failures (FAIL, not WARN).")
     var strict = false
 
+    @Flag(help: "Also run the stress tier (Spec §20): 10,000 concurrent handshakes, 1,000 polls released by one publish, a publish storm. Off by default; takes about a minute.")
+    var stress = false
+
     @Option(help: ArgumentHelp("Write a JUnit XML report: one <testsuite> per Spec section; WARN is a passing <testcase> listed in the suite's 'warned' property and <system-out>.", valueName: "file"))
     var junit: String?
 
@@ -112,6 +115,7 @@ struct GPollConform: AsyncParsableCommand {
         options.cases = cases
         options.excludes = exclude
         options.strict = strict
+        options.stress = stress
         options.junit = junit
         options.json = json
         options.verbose = verbose

@@ -38,6 +38,6 @@ public struct ConformanceCase: Sendable {
     /// message for cases that publish about B messages.
     public func expectedDuration(needs: [CatalogView.Need], settings: Settings) -> Duration {
         if let estimate { return estimate(settings) }
-        return .milliseconds(50) + (needs.contains(.clientBuffer) ? .milliseconds(3) * settings.clientBuffer : .zero)
+        return .milliseconds(50) + (needs.contains(where: \.concernsClientBuffer) ? .milliseconds(3) * settings.clientBuffer : .zero)
     }
 }

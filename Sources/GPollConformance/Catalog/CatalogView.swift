@@ -11,14 +11,79 @@ public struct CatalogView: Sendable {
         private var rank: Int { self == .must ? 0 : self == .should ? 1 : 2 }
     }
 
-    /// The catalog's vocabulary of what a case needs from the command line.
-    public enum Need: String, Sendable, Codable, CaseIterable {
+    /// The catalog's vocabulary of what a case needs before it can run (Spec §16.2).
+    public enum Need: Sendable, Hashable, Codable, CustomStringConvertible {
         case publish
-        case clientBuffer = "client-buffer"
-        case pollTimeout = "poll-timeout"
-        case idleExpiry = "idle-expiry"
-        case maxClients = "max-clients"
-        case secondEndpoint = "second-endpoint"
+        /// B is known (it always is: the default is 100).
+        case clientBuffer
+        /// B is at least this many messages (`client-buffer>=N`): cases that must
+        /// hold N undelivered messages for an idle client without evicting it.
+        case clientBufferAtLeast(Int)
+        /// T is known and not 0.
+        case pollTimeout
+        /// E is known and not 0.
+        case idleExpiry
+        /// The client limit is known (and so not 0).
+        case maxClients
+        case secondEndpoint
+        /// The server offers acknowledged delivery (`"ack"` in the handshake's `extensions`).
+        case ack
+        /// The stress tier was asked for (`--stress`).
+        case stress
+
+        private static let plain: [Need] = [.publish, .clientBuffer, .pollTimeout, .idleExpiry, .maxClients,
+                                            .secondEndpoint, .ack, .stress]
+        private static let atLeastPrefix = "client-buffer>="
+
+        /// Parses a catalog token; nil for a token this build does not know.
+        public init?(rawValue: String) {
+            if let known = Need.plain.first(where: { $0.rawValue == rawValue }) {
+                self = known
+            } else if rawValue.hasPrefix(Need.atLeastPrefix),
+                      let count = Int(rawValue.dropFirst(Need.atLeastPrefix.count)), count >= 1 {
+                self = .clientBufferAtLeast(count)
+            } else {
+                return nil
+            }
+        }
+
+        /// The token in `catalog.json`, e.g. `client-buffer>=4`.
+        public var rawValue: String {
+            switch self {
+            case .publish: "publish"
+            case .clientBuffer: "client-buffer"
+            case .clientBufferAtLeast(let count): "\(Need.atLeastPrefix)\(count)"
+            case .pollTimeout: "poll-timeout"
+            case .idleExpiry: "idle-expiry"
+            case .maxClients: "max-clients"
+            case .secondEndpoint: "second-endpoint"
+            case .ack: "ack"
+            case .stress: "stress"
+            }
+        }
+
+        public var description: String { rawValue }
+
+        public init(from decoder: any Decoder) throws {
+            let token = try decoder.singleValueContainer().decode(String.self)
+            guard let need = Need(rawValue: token) else {
+                throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "unknown need '\(token)'"))
+            }
+            self = need
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var container = encoder.singleValueContainer()
+            try container.encode(rawValue)
+        }
+
+        /// Whether this need asks for B to be known (plain or with a minimum).
+        public var concernsClientBuffer: Bool {
+            switch self {
+            case .clientBuffer, .clientBufferAtLeast: true
+            default: false
+            }
+        }
     }
 
     public struct Section: Sendable, Codable, Equatable {

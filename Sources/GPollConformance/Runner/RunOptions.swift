@@ -21,6 +21,8 @@ public struct RunOptions: Sendable {
     public var cases: [String] = []
     public var excludes: [String] = []
     public var strict = false
+    /// Also run the stress tier (cases that need `stress`).
+    public var stress = false
     public var junit: String?
     public var json: String?
     public var verbose = false
@@ -80,6 +82,7 @@ public struct RunOptions: Sendable {
         guard (0...60_000).contains(settleMs) else { throw UsageError("--settle-ms \(settleMs): expected 0 to 60000") }
         settings.settle = .milliseconds(settleMs)
         settings.strict = strict
+        settings.stress = stress
         settings.parallelism = max(1, parallelism)
         if let caCert, !FileManager.default.isReadableFile(atPath: caCert) {
             throw UsageError("--ca-cert \(caCert): cannot read the file")
@@ -118,6 +121,7 @@ public struct RunOptions: Sendable {
         if let maxClients { out.append("--max-clients \(maxClients)") }
         out += cases.map { "--case \($0)" } + excludes.map { "--exclude \($0)" }
         if strict { out.append("--strict") }
+        if stress { out.append("--stress") }
         if insecure { out.append("--insecure") }
         return out
     }

@@ -67,7 +67,7 @@ public struct ConformanceRunner: Sendable {
             }
             return Schedule.Job(id: item.entry.id, kind: kind, bothEndpoints: item.entry.needs.contains(.secondEndpoint),
                                 expected: code.expectedDuration(needs: item.entry.needs, settings: settings),
-                                afterQuiet: kind == .publishing && item.entry.needs.contains(.clientBuffer))
+                                afterQuiet: kind == .publishing && item.entry.needs.contains(where: \.concernsClientBuffer))
         }
         return Schedule(jobs, twoLanes: settings.hasTwoLanes, parallelism: settings.parallelism,
                         preferredLane: preferredLane)

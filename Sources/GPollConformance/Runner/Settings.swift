@@ -19,6 +19,10 @@ public struct Settings: Sendable {
     /// before checking that something did not happen.
     public var settle: Duration
     public var strict: Bool
+    /// Whether the server offers acknowledged delivery (learnt from its handshake).
+    public var serverOffersAck: Bool = false
+    /// Whether the stress tier (cases that need `stress`) runs.
+    public var stress: Bool = false
     /// How many non-publishing cases run at once.
     public var parallelism: Int
 
@@ -42,17 +46,26 @@ public struct Settings: Sendable {
         self.parallelism = parallelism
     }
 
-    /// Why a case with these needs cannot run, or nil if it can.
+    /// Why a case with these needs cannot run, or nil if it can. A setting of 0
+    /// means "never" (no poll timeout, no idle expiry), so a case that needs the
+    /// timer to fire is skipped then, with that reason (Spec §16.2).
     public func unmetNeed(_ needs: [CatalogView.Need]) -> String? {
         for need in needs {
             switch need {
             case .publish where publishURL == nil: return "needs --publish-url"
             case .pollTimeout where pollTimeout == nil: return "needs --poll-timeout"
+            case .pollTimeout where pollTimeout == .zero: return "needs a poll timeout (T is 0: polls never time out)"
             case .idleExpiry where idleExpiry == nil: return "needs --idle-expiry"
+            case .idleExpiry where idleExpiry == .zero: return "needs an idle expiry (E is 0: clients never expire)"
             case .maxClients where maxClients == nil: return "needs --max-clients"
             case .secondEndpoint where secondEndpoint == nil: return "needs --second-endpoint"
             case .secondEndpoint where needs.contains(.publish) && secondPublishURL == nil:
                 return "needs --second-publish-url"
+            case .clientBufferAtLeast(let count) where clientBuffer < count:
+                return "needs B of at least \(count) (B is \(clientBuffer))"
+            case .ack where !serverOffersAck:
+                return "the server does not offer acknowledged delivery (no \"ack\" in its handshake's extensions)"
+            case .stress where !stress: return "stress tier: run with --stress"
             default: continue
             }
         }
