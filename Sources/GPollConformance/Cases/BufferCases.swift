@@ -29,7 +29,7 @@ enum BufferCases {
             try await ctx.expectQuiet(c, requirement: "PO-3", what: "a poll with nothing to deliver")
             let messages = ctx.messages(ctx.clientBuffer + 1)
             try await ctx.publish(messages[0])
-            try ctx.expectMessage(await c.next(within: ctx.patience), messages[0], requirement: "BU-5")
+            try ctx.expectMessage(try await ctx.awaitMessage(id, on: c), messages[0], requirement: "BU-5")
             try await ctx.publish(all: Array(messages.dropFirst()))
             try await ctx.settleDown()
             try await ctx.expectMessages(id, on: c, Array(messages.dropFirst()), "BU-5")

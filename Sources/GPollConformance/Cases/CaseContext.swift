@@ -5,6 +5,9 @@ import Synchronization
 public enum CaseStop: Error, Sendable {
     case broken(Finding)
     case couldNotRun(String)
+    /// What the case saw is legal at these settings but proves nothing either way
+    /// (a 404 after a client was idle for E, say): SKIP with the reason, never a verdict.
+    case inconclusive(String)
 }
 
 /// Which endpoint a helper talks to.
@@ -31,6 +34,10 @@ public final class CaseContext: Sendable {
     /// Idle keep-alive publish connections by publish URL, with the time of their last answer.
     private let publishConnections = Mutex<[String: (WireConnection, ContinuousClock.Instant)]>([:])
     private let messageCounter = Mutex(0)
+    /// Since when each client of the case has had no poll in flight, by the tester's
+    /// clock (from the handshake's sending, then from each poll's answer): a 404 for a
+    /// client idle for about E is legal expiry (RL-1), not a broken MUST.
+    private let idleSince = Mutex<[String: ContinuousClock.Instant]>([:])
 
     init(settings: Settings, client: WireClient, catalog: CatalogView, caseID: String, caseLevel: CatalogView.Level,
          transcript: Transcript, prefix: String, lane: Lane = .a) {
@@ -50,6 +57,9 @@ public final class CaseContext: Sendable {
     public var patience: Duration { min(.seconds(5), settings.caseTimeout / 2) }
     /// How long to watch for something that must not happen.
     public var settle: Duration { settings.settle }
+    /// "At once" (Spec §2): one second plus the round trip, for which the settle
+    /// time stands in.
+    public var atOnce: Duration { .seconds(1) + settle }
     public var clientBuffer: Int { settings.clientBuffer }
 
     public func endpoint(_ which: EndpointChoice) -> Endpoint {
@@ -126,20 +136,59 @@ public final class CaseContext: Sendable {
     public func handshake(_ which: EndpointChoice = .primary, on connection: WireConnection? = nil,
                           requirement: String? = nil) async throws -> ClientID {
         let connection = try await { if let connection { return connection }; return try await connect(which) }()
+        let sent = ContinuousClock.now
         let event = try await get(clientID: "0", on: connection)
         let response = try expectStatus(event, 200, requirement: requirement, what: "a handshake (client-id=0)")
         switch HandshakeBody.decode(response.body) {
-        case .success(let id): return id
+        case .success(let id):
+            idleSince.withLock { $0[id.description] = sent }
+            return id
         case .failure(let error):
             throw CaseStop.broken(finding(requirement, expected: "a JSON object whose member client-id is a valid id",
                                           actual: "\(error): \(Transcript.escape(response.body, limit: 120))"))
         }
     }
 
-    /// Sends a poll for `id` (as `R$U`, or as the given raw text) without waiting for its answer.
+    /// Sends a poll for `id` (as `R$U`, or as the given raw text) without waiting for
+    /// its answer. A 404 to it, after the client was idle for about E, ends the case
+    /// as inconclusive: see ``judgeNotFound(_:id:sentAt:)``.
     public func startPoll(_ id: ClientID, on connection: WireConnection, text: String? = nil) async throws {
         let target = connection.endpoint.target(clientID: Array((text ?? id.description).utf8))
+        let idle = idleSince.withLock { $0[id.description].map { ContinuousClock.now - $0 } }
         do { try await connection.send(WireRequest(target: target)) } catch { throw CaseStop.couldNotRun("\(error)") }
+        if let idle { pollIdleness.withLock { $0[ObjectIdentifier(connection)] = (id.description, idle) } }
+    }
+
+    /// What ``startPoll`` recorded for the poll outstanding on each connection: the id
+    /// and how long its client had been idle when the poll was sent.
+    private let pollIdleness = Mutex<[ObjectIdentifier: (String, Duration)]>([:])
+
+    /// The answer to the poll outstanding on `connection`, within `within`. Keeps the
+    /// client's idle clock, and turns a 404 that idle expiry explains into
+    /// ``CaseStop/inconclusive(_:)``.
+    public func answer(on connection: WireConnection, within: Duration) async throws -> WireEvent {
+        let event = await connection.next(within: within)
+        guard let (id, idle) = pollIdleness.withLock({ $0.removeValue(forKey: ObjectIdentifier(connection)) }) else { return event }
+        if event.response != nil { idleSince.withLock { $0[id] = ContinuousClock.now } }
+        if event.response?.status == 404, expiryExplains(idle: idle) {
+            throw CaseStop.inconclusive("a poll of \(id) got 404 after its client had been idle for \(idle), "
+                + (settings.idleExpiry == nil ? "and E is unknown (at least 1 s by Spec §16.2)" : "about E = \(settings.idleExpiry!)")
+                + ": legal idle expiry (RL-1); give a longer --idle-expiry to judge this case")
+        }
+        return event
+    }
+
+    /// Whether a client idle for `idle` (tester's clock) may have been expired by a
+    /// correct server: E is unknown (so at least 1 s) or known and not 0, and the idle
+    /// time plus a round trip's allowance reaches it.
+    func expiryExplains(idle: Duration) -> Bool {
+        let floor: Duration
+        switch settings.idleExpiry {
+        case .some(.zero): return false
+        case .some(let e): floor = e
+        case .none: floor = .seconds(1)
+        }
+        return idle + .milliseconds(200) >= floor
     }
 
     /// `$` sent as `%24`, as a careful client does; a server must decode it.
@@ -147,10 +196,44 @@ public final class CaseContext: Sendable {
         Array(id.description.replacingOccurrences(of: "$", with: "%24").utf8)
     }
 
-    /// Polls and waits up to `within` (default: `patience`).
+    /// Polls and returns the answer. With `within` given: the first answer within that
+    /// time, whatever it is (timing cases). Without: the poll is owed a message, so a
+    /// 204 that the poll timeout explains is followed by another poll, as a client
+    /// would, until `patience` has passed (``awaitMessage(_:on:text:within:)``).
     public func poll(_ id: ClientID, on connection: WireConnection, text: String? = nil, within: Duration? = nil) async throws -> WireEvent {
         try await startPoll(id, on: connection, text: text)
-        return await connection.next(within: within ?? patience)
+        if let within { return try await answer(on: connection, within: within) }
+        return try await awaitMessage(id, on: connection, text: text)
+    }
+
+    /// The answer to a poll of `id` already sent on `connection` that is owed a
+    /// message. A 204 is legal there when the poll's own timeout ran out first (T not
+    /// 0, and the poll was at least T - 0.1 s old, or T unknown and at least 0.9 s):
+    /// the case polls again, as a client would, within `within` (default `patience`).
+    /// Any other answer, or a 204 no timeout explains, is returned to be judged.
+    public func awaitMessage(_ id: ClientID, on connection: WireConnection, text: String? = nil,
+                             within: Duration? = nil) async throws -> WireEvent {
+        let deadline = ContinuousClock.now + (within ?? patience)
+        var sent = ContinuousClock.now
+        while true {
+            let event = try await answer(on: connection, within: max(.zero, deadline - .now))
+            guard event.response?.status == 204, timeoutExplains204(after: .now - sent), ContinuousClock.now < deadline else {
+                return event
+            }
+            note("a 204 after \(ContinuousClock.now - sent): the poll timed out before its message came; polling again, as a client would")
+            sent = .now
+            try await startPoll(id, on: connection, text: text)
+        }
+    }
+
+    /// Whether a 204 that ended a lone poll after `waited` is the poll timeout's (TO-1),
+    /// with the Spec's tolerance: not before T - 0.1 s; T unknown counts as at least 1 s.
+    public func timeoutExplains204(after waited: Duration) -> Bool {
+        switch settings.pollTimeout {
+        case .some(.zero): return false
+        case .some(let t): return waited >= t - .milliseconds(100)
+        case .none: return waited >= .milliseconds(900)
+        }
     }
 
     // MARK: Messages and publishing

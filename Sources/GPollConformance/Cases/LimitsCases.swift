@@ -66,12 +66,12 @@ enum LimitsCases {
             try await ctx.startPoll(id, on: c)
             let m1 = ctx.message()
             try await ctx.publish(m1)
-            try ctx.expectMessage(await c.next(within: ctx.patience), m1, requirement: "RL-2")
+            try ctx.expectMessage(try await ctx.awaitMessage(id, on: c), m1, requirement: "RL-2")
             try await ctx.wait(e * 0.6)
             try await ctx.startPoll(id, on: c)
             let until = ContinuousClock.now + e * 1.5
             while ContinuousClock.now < until {
-                let event = await c.next(within: until - ContinuousClock.now)
+                let event = try await ctx.answer(on: c, within: until - ContinuousClock.now)
                 if case .timedOut = event { break }
                 guard let response = event.response, response.status == 204 else {
                     throw ctx.fail("RL-2", expected: "the poll to stay in flight (or 204)", actual: event.summary)
@@ -80,7 +80,7 @@ enum LimitsCases {
             }
             let m2 = ctx.message()
             try await ctx.publish(m2)
-            try ctx.expectMessage(await c.next(within: ctx.patience), m2, requirement: "RL-2")
+            try ctx.expectMessage(try await ctx.awaitMessage(id, on: c), m2, requirement: "RL-2")
         },
         ConformanceCase("limits/003") { ctx in
             let c = try await ctx.connect()
@@ -132,7 +132,7 @@ enum LimitsCases {
             _ = await garbage.next(within: ctx.settle)
             let m = ctx.message()
             try await ctx.publish(m)
-            try ctx.expectMessage(await waiting.next(within: ctx.patience), m, requirement: "RL-6")
+            try ctx.expectMessage(try await ctx.awaitMessage(id, on: waiting), m, requirement: "RL-6")
             try await ctx.expectHandshake("0", on: try await ctx.connect(), "RL-6")
         },
         ConformanceCase("limits/007", scheduling: .exclusive) { ctx in
@@ -156,7 +156,7 @@ enum LimitsCases {
             try await ctx.startPoll(a, on: c)
             let m = ctx.message()
             try await ctx.publish(m)
-            let event = await c.next(within: ctx.patience)
+            let event = try await ctx.awaitMessage(a, on: c)
             try await evictAll(ctx)
             try ctx.expectMessage(event, m, requirement: "RL-8")
         },

@@ -84,13 +84,14 @@ enum NotFoundCases {
         ConformanceCase("notfound/011") { ctx in
             let c = try await ctx.connect()
             let id = try await ctx.handshake(on: c)
-            let (m1, m2) = (ctx.message(), ctx.message())
-            try await ctx.publish(all: [m1, m2])
+            // Two queued messages (one when B is 1) that the 404s must leave in place.
+            let queued = ctx.messages(min(2, ctx.clientBuffer))
+            try await ctx.publish(all: queued)
             let other = otherRoutines(id.routine)[0]
             for value in [variant(id) { $0.uppercased() }, "\(other)$\(id.uuidText)", variant(id) { String($0.dropLast()) }, id.uuidText] {
                 try await ctx.expectNotFound(value, on: c, "NF-6")
             }
-            try await ctx.expectMessages(id, on: c, [m1, m2], "NF-6")
+            try await ctx.expectMessages(id, on: c, queued, "NF-6")
         },
         ConformanceCase("notfound/012") { ctx in
             let waiting = try await ctx.connect()
@@ -102,7 +103,7 @@ enum NotFoundCases {
             try await ctx.expectQuiet(waiting, requirement: "NF-6", what: "the waiting poll")
             let m = ctx.message()
             try await ctx.publish(m)
-            try ctx.expectMessage(await waiting.next(within: ctx.patience), m, requirement: "NF-6")
+            try ctx.expectMessage(try await ctx.awaitMessage(id, on: waiting), m, requirement: "NF-6")
         },
         ConformanceCase("notfound/013") { ctx in
             let c = try await ctx.connect()

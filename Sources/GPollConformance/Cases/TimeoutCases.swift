@@ -26,9 +26,11 @@ enum TimeoutCases {
             let id = try await ctx.handshake(on: c)
             let (event, _) = try await idlePoll(ctx, id, on: c)
             try ctx.expectStatus(event, 204, requirement: "TO-1", what: "a poll idle for T")
-            let (m1, m2) = (ctx.message(), ctx.message())
-            try await ctx.publish(all: [m1, m2])
-            try await ctx.expectMessages(id, on: c, [m1, m2], "TO-2")
+            // After the 204, every message still arrives, in order; one at a time, B may be 1.
+            for m in [ctx.message(), ctx.message()] {
+                try await ctx.publish(m)
+                try ctx.expectMessage(try await ctx.poll(id, on: c), m, requirement: "TO-2")
+            }
         },
     ]
 }
@@ -44,9 +46,12 @@ enum DisconnectCases {
         if reset { await c.abortWithReset() } else { await c.close() }
         // Spec's 300 ms for the server to notice the close.
         try await Task.sleep(for: .milliseconds(300))
-        let (x, y) = (ctx.message("x"), ctx.message("y"))
-        try await ctx.publish(all: [x, y])
-        try await ctx.expectMessages(id, on: try await ctx.connect(), [x, y], "DC-1")
+        // x is the message the closed poll must not take; one at a time, B may be 1.
+        let next = try await ctx.connect()
+        for m in [ctx.message("x"), ctx.message("y")] {
+            try await ctx.publish(m)
+            try ctx.expectMessage(try await ctx.poll(id, on: next), m, requirement: "DC-1")
+        }
     }
 
     static let all: [ConformanceCase] = [

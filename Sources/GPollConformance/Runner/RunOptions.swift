@@ -62,6 +62,17 @@ public struct RunOptions: Sendable {
         return .milliseconds(Int64((value * 1000).rounded()))
     }
 
+    /// T or E: 0 (never), or at least one second. Below a second a waiting poll
+    /// cannot be told from a timed-out one within the Spec's allowances (§16.2), so a
+    /// tester judges such servers at T or E of one second or more only.
+    static func timer(_ value: Double, _ option: String, _ symbol: String) throws(UsageError) -> Duration {
+        let duration = try seconds(value, option, allowZero: true)
+        guard duration == .zero || duration >= .seconds(1) else {
+            throw UsageError("\(option) \(value): \(symbol) is 0 (never) or at least 1 second (Spec §16.2)")
+        }
+        return duration
+    }
+
     public func settings() throws(UsageError) -> Settings {
         var settings = Settings(pollURL: try Self.endpoint(pollURL, "<poll-url>"))
         settings.publishURL = try publishURL.map { url throws(UsageError) in try Self.endpoint(url, "--publish-url") }
@@ -74,8 +85,8 @@ public struct RunOptions: Sendable {
         settings.publishHeaders = try publishHeaders.map { text throws(UsageError) in try Self.header(text) }
         guard clientBuffer >= 1 else { throw UsageError("--client-buffer \(clientBuffer): B is at least 1") }
         settings.clientBuffer = clientBuffer
-        settings.pollTimeout = try pollTimeout.map { value throws(UsageError) in try Self.seconds(value, "--poll-timeout", allowZero: true) }
-        settings.idleExpiry = try idleExpiry.map { value throws(UsageError) in try Self.seconds(value, "--idle-expiry", allowZero: true) }
+        settings.pollTimeout = try pollTimeout.map { value throws(UsageError) in try Self.timer(value, "--poll-timeout", "T") }
+        settings.idleExpiry = try idleExpiry.map { value throws(UsageError) in try Self.timer(value, "--idle-expiry", "E") }
         if let maxClients, maxClients < 1 { throw UsageError("--max-clients \(maxClients): expected 1 or more") }
         settings.maxClients = maxClients
         settings.caseTimeout = try Self.seconds(timeout, "--timeout", allowZero: false)

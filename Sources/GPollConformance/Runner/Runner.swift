@@ -150,6 +150,9 @@ public struct ConformanceRunner: Sendable {
             case .couldNotRun(let reason):
                 result.outcome = .error
                 result.reason = reason
+            case .inconclusive(let reason):
+                result.outcome = .skip
+                result.reason = reason
             }
         case .finished(let error?):
             result.outcome = .error
