@@ -80,6 +80,8 @@ let package = Package(
             name: "gpoll-conform",
             dependencies: [
                 "GPollConformance",
+                // FileDescriptorLimit only: the stress tier holds 10,000 connections.
+                "GPollServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

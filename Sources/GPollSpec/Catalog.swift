@@ -107,14 +107,26 @@ public enum Need: Sendable, Hashable, Codable, CustomStringConvertible {
     case maxClients
     /// A second endpoint on the same server, with its own publish URL.
     case secondEndpoint
+    /// B is at least this many messages (`client-buffer>=N`).
+    case clientBufferAtLeast(Int)
+    /// The server offers acknowledged delivery.
+    case ack
+    /// The stress tier was asked for.
+    case stress
     /// A string outside the vocabulary.
     case unknown(String)
 
-    /// The vocabulary, in the order the specification lists it.
-    public static let known: [Need] = [.publish, .clientBuffer, .pollTimeout, .idleExpiry, .maxClients, .secondEndpoint]
+    /// The vocabulary, in the order the specification lists it (`client-buffer>=N`
+    /// aside, which takes a number).
+    public static let known: [Need] = [.publish, .clientBuffer, .pollTimeout, .idleExpiry, .maxClients, .secondEndpoint, .ack, .stress]
 
     public init(rawValue: String) {
-        self = Need.known.first { $0.rawValue == rawValue } ?? .unknown(rawValue)
+        let prefix = "client-buffer>="
+        if rawValue.hasPrefix(prefix), let count = Int(rawValue.dropFirst(prefix.count)), count >= 1 {
+            self = .clientBufferAtLeast(count)
+        } else {
+            self = Need.known.first { $0.rawValue == rawValue } ?? .unknown(rawValue)
+        }
     }
 
     /// The string used in `catalog.json`, for example `client-buffer`.
@@ -126,6 +138,9 @@ public enum Need: Sendable, Hashable, Codable, CustomStringConvertible {
         case .idleExpiry: "idle-expiry"
         case .maxClients: "max-clients"
         case .secondEndpoint: "second-endpoint"
+        case .clientBufferAtLeast(let count): "client-buffer>=\(count)"
+        case .ack: "ack"
+        case .stress: "stress"
         case .unknown(let raw): raw
         }
     }

@@ -94,6 +94,12 @@ public enum EmbeddedCatalog {
       "tag": "HA",
       "slug": "harness",
       "title": "Conformance harness interface"
+    },
+    {
+      "number": 20,
+      "tag": "ST",
+      "slug": "stress",
+      "title": "Stress tier"
     }
   ],
   "requirements": [
@@ -1630,6 +1636,53 @@ public enum EmbeddedCatalog {
         "publish"
       ],
       "description": "Registers a client; publishes the body `a=b&c=%41+ ` with Content-Type application/x-www-form-urlencoded; expects the poll to answer exactly those bytes, trailing space included.",
+      "retired": false
+    },
+    {
+      "id": "stress/001",
+      "title": "10,000 concurrent handshakes are all live at once",
+      "section": 20,
+      "level": "MUST",
+      "requirements": [
+        "ID-4"
+      ],
+      "needs": [
+        "publish",
+        "stress"
+      ],
+      "description": "Registers 10,000 clients, each on its own connection with client-id=0, 500 handshakes in flight at a time, and sends a poll of each new id on its connection right after its handshake answer. Once all are registered, publishes one message. Every poll must answer 200 with that message (a 204 that the poll timeout explains is followed by another poll); a 404 means an id answered 200 was not live (the original loses about 0.5% of such clients). A 503 makes the case inconclusive (SKIP): the tier needs a server that takes 10,000 clients. Closes the connections and publishes B + 1 messages to evict the clients.",
+      "retired": false
+    },
+    {
+      "id": "stress/002",
+      "title": "1,000 waiting polls released by one publish",
+      "section": 20,
+      "level": "MUST",
+      "requirements": [
+        "PO-1"
+      ],
+      "needs": [
+        "publish",
+        "stress"
+      ],
+      "description": "Registers 1,000 clients and leaves a poll of each waiting on its own connection; after the settle time, publishes one message. Every one of the 1,000 polls must be answered 200 with that message within the patience (5 s), polling again after a 204 that the poll timeout explains. Notes how long the last answer took. Evicts the clients afterwards (B + 1 publishes).",
+      "retired": false
+    },
+    {
+      "id": "stress/003",
+      "title": "A publish storm from several publishers: one order for all",
+      "section": 20,
+      "level": "MUST",
+      "requirements": [
+        "DL-1",
+        "DL-2"
+      ],
+      "needs": [
+        "publish",
+        "stress",
+        "client-buffer>=100"
+      ],
+      "description": "Registers 1,200 clients (more than one routine of the original holds), then four publishers each publish 25 messages one after another, all four at once, on their own connections. Each client then polls 100 times. Every client must receive all 100 messages exactly once; each publisher's messages in the order it published them; and every client the same sequence as every other. Needs B of at least 100 so that no client can be evicted while it lags. Evicts the clients afterwards.",
       "retired": false
     }
   ]

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import GPollConformance
+import GPollServer
 
 /// The command line of the conformance tester. Its help is its manual.
 @main
@@ -136,6 +137,8 @@ struct GPollConform: AsyncParsableCommand {
             }
             return
         }
+        // Every client the tester plays is a connection; the stress tier opens 10,000.
+        FileDescriptorLimit.raiseToHardLimit()
         let code = await ConformanceMain.run(options)
         if code != 0 { throw ExitCode(code) }
     }

@@ -83,5 +83,8 @@ enum DefectTable {
         "harness/002": [.asyncPublish],
         "harness/003": [.publishToAllEndpoints],
         "harness/004": [.formDecodesPublishBody],
+        "stress/001": [.losesRegistrations],
+        "stress/002": [.broadcastsToFirst10],
+        "stress/003": [.shardsReorder],
     ]
 }

@@ -22,4 +22,11 @@ enum FakeDefect: String, CaseIterable, Sendable {
     // Security and harness
     case leaksIDs, publishViaPoll, publishIgnoresToken, asyncPublish, publishToAllEndpoints, formDecodesPublishBody
     case plainHTTPBeyondLoopback
+    // Stress tier
+    /// Every 200th handshake is answered 200 but its client never becomes live (the
+    /// original loses about 0.5% of clients under concurrent handshakes).
+    case losesRegistrations
+    /// Clients from the 1,001st on (another routine of the original's) get each two
+    /// messages in swapped order, as the original's unsynchronised routines can.
+    case shardsReorder
 }

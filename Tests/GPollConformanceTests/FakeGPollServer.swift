@@ -109,6 +109,20 @@ final class FakeGPollServer: @unchecked Sendable {
     }
 
     func offer(_ message: [UInt8], to client: FakeClient, in endpoint: FakeEndpoint) {
+        if has(.shardsReorder) && client.serial >= 1000 {
+            guard let held = client.held else {
+                client.held = message
+                return
+            }
+            client.held = nil
+            offerInOrder(message, to: client, in: endpoint)
+            offerInOrder(held, to: client, in: endpoint)
+            return
+        }
+        offerInOrder(message, to: client, in: endpoint)
+    }
+
+    private func offerInOrder(_ message: [UInt8], to client: FakeClient, in endpoint: FakeEndpoint) {
         if client.loseNext {
             client.loseNext = false
             return
@@ -171,6 +185,8 @@ final class FakeClient {
     var waiting: [FakeHandler] = []
     var lastOffered: [UInt8]?
     var loseNext = false
+    /// The message `shardsReorder` holds back until the next one.
+    var held: [UInt8]?
     init(uuid: String, serial: Int, liveAt: NIODeadline) {
         self.uuid = uuid
         self.serial = serial

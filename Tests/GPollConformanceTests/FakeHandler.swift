@@ -229,7 +229,7 @@ final class FakeHandler: ChannelInboundHandler, @unchecked Sendable {
             let liveAt = has(.lateRegistration) ? NIODeadline.now() + .milliseconds(300) : .now()
             let client = FakeClient(uuid: uuid, serial: endpoint.registered, liveAt: liveAt)
             endpoint.registered += 1
-            endpoint.clients[uuid] = client
+            if !(has(.losesRegistrations) && client.serial % 200 == 199) { endpoint.clients[uuid] = client }
             if has(.deliversPreRegistrationMessages), let last = endpoint.lastPublished { client.queue.append(last) }
         }
         connectionID = uuid

@@ -34,6 +34,10 @@ public final class CaseContext: Sendable {
     /// Idle keep-alive publish connections by publish URL, with the time of their last answer.
     private let publishConnections = Mutex<[String: (WireConnection, ContinuousClock.Instant)]>([:])
     private let messageCounter = Mutex(0)
+    /// When the case's latest publish was answered 2xx: by then every poll that was
+    /// waiting has been handed the message (HA-1), so a later 204 to such a poll is
+    /// not a timeout that raced the publish.
+    private let lastPublishAnswered = Mutex<ContinuousClock.Instant?>(nil)
     /// Since when each client of the case has had no poll in flight, by the tester's
     /// clock (from the handshake's sending, then from each poll's answer): a 404 for a
     /// client idle for about E is legal expiry (RL-1), not a broken MUST.
@@ -75,13 +79,19 @@ public final class CaseContext: Sendable {
         try await open(endpoint(which))
     }
 
+    /// A connection whose traffic is not recorded in the case's transcript: for the
+    /// stress tier's thousands of connections, whose case notes what they showed.
+    public func connectUnrecorded(_ which: EndpointChoice = .primary) async throws -> WireConnection {
+        try await open(endpoint(which), recordingInto: Transcript())
+    }
+
     /// A connection to any URL (a publish URL without credentials, for instance).
     public func client_connect(_ endpoint: Endpoint) async throws -> WireConnection { try await open(endpoint) }
 
-    private func open(_ endpoint: Endpoint) async throws -> WireConnection {
+    private func open(_ endpoint: Endpoint, recordingInto record: Transcript? = nil) async throws -> WireConnection {
         let connection: WireConnection
         do {
-            connection = try await client.connect(to: endpoint, transcript: transcript)
+            connection = try await client.connect(to: endpoint, transcript: record ?? transcript)
         } catch {
             throw CaseStop.couldNotRun("\(error)")
         }
@@ -156,21 +166,36 @@ public final class CaseContext: Sendable {
         let target = connection.endpoint.target(clientID: Array((text ?? id.description).utf8))
         let idle = idleSince.withLock { $0[id.description].map { ContinuousClock.now - $0 } }
         do { try await connection.send(WireRequest(target: target)) } catch { throw CaseStop.couldNotRun("\(error)") }
-        if let idle { pollIdleness.withLock { $0[ObjectIdentifier(connection)] = (id.description, idle) } }
+        outstanding.withLock { $0[ObjectIdentifier(connection)] = OutstandingPoll(id: id.description, idle: idle, sent: .now) }
     }
 
-    /// What ``startPoll`` recorded for the poll outstanding on each connection: the id
-    /// and how long its client had been idle when the poll was sent.
-    private let pollIdleness = Mutex<[ObjectIdentifier: (String, Duration)]>([:])
+    /// What ``startPoll`` recorded of the poll outstanding on a connection.
+    private struct OutstandingPoll {
+        var id: String
+        /// How long its client had been idle when the poll was sent (nil: not one of
+        /// the case's handshakes).
+        var idle: Duration?
+        var sent: ContinuousClock.Instant
+    }
+    private let outstanding = Mutex<[ObjectIdentifier: OutstandingPoll]>([:])
+
+    /// When the poll outstanding on `connection` was sent, if one is.
+    func pollSent(on connection: WireConnection) -> ContinuousClock.Instant? {
+        outstanding.withLock { $0[ObjectIdentifier(connection)]?.sent }
+    }
 
     /// The answer to the poll outstanding on `connection`, within `within`. Keeps the
     /// client's idle clock, and turns a 404 that idle expiry explains into
     /// ``CaseStop/inconclusive(_:)``.
     public func answer(on connection: WireConnection, within: Duration) async throws -> WireEvent {
         let event = await connection.next(within: within)
-        guard let (id, idle) = pollIdleness.withLock({ $0.removeValue(forKey: ObjectIdentifier(connection)) }) else { return event }
-        if event.response != nil { idleSince.withLock { $0[id] = ContinuousClock.now } }
-        if event.response?.status == 404, expiryExplains(idle: idle) {
+        guard case .response = event,
+              let poll = outstanding.withLock({ $0.removeValue(forKey: ObjectIdentifier(connection)) }) else { return event }
+        let id = poll.id
+        // The client has been idle since the server answered, which is when the answer
+        // arrived, not when the case got round to reading it.
+        idleSince.withLock { $0[id] = event.response?.received ?? .now }
+        if event.response?.status == 404, let idle = poll.idle, expiryExplains(idle: idle) {
             throw CaseStop.inconclusive("a poll of \(id) got 404 after its client had been idle for \(idle), "
                 + (settings.idleExpiry == nil ? "and E is unknown (at least 1 s by Spec §16.2)" : "about E = \(settings.idleExpiry!)")
                 + ": legal idle expiry (RL-1); give a longer --idle-expiry to judge this case")
@@ -214,16 +239,25 @@ public final class CaseContext: Sendable {
     public func awaitMessage(_ id: ClientID, on connection: WireConnection, text: String? = nil,
                              within: Duration? = nil) async throws -> WireEvent {
         let deadline = ContinuousClock.now + (within ?? patience)
-        var sent = ContinuousClock.now
         while true {
+            // From the poll's sending: its 204 may have waited unread since.
+            let sent = pollSent(on: connection) ?? .now
             let event = try await answer(on: connection, within: max(.zero, deadline - .now))
-            guard event.response?.status == 204, timeoutExplains204(after: .now - sent), ContinuousClock.now < deadline else {
-                return event
-            }
-            note("a 204 after \(ContinuousClock.now - sent): the poll timed out before its message came; polling again, as a client would")
-            sent = .now
+            guard let response = event.response, response.status == 204, ContinuousClock.now < deadline,
+                  timeoutExplains204(after: response.received - sent), timeoutRacedPublish(sent: sent, answered: response.received)
+            else { return event }
+            note("a 204 after \(response.received - sent): the poll timed out before its message came; polling again, as a client would")
             try await startPoll(id, on: connection, text: text)
         }
+    }
+
+    /// Whether a poll timeout's 204 can have come before the message reached the
+    /// poll: the poll was sent before the latest publish was answered, and the 204 came
+    /// no later than "at once" after that answer (a server that answers a waiting poll
+    /// 204 once it has offered it a message has broken PO-1).
+    func timeoutRacedPublish(sent: ContinuousClock.Instant, answered: ContinuousClock.Instant) -> Bool {
+        guard let published = lastPublishAnswered.withLock({ $0 }) else { return true }
+        return sent < published && answered <= published + atOnce
     }
 
     /// Whether a 204 that ended a lone poll after `waited` is the poll timeout's (TO-1),
@@ -300,6 +334,7 @@ public final class CaseContext: Sendable {
         guard (200..<300).contains(response.status) else {
             throw CaseStop.couldNotRun("publish URL \(url) answered \(response.status)")
         }
+        lastPublishAnswered.withLock { $0 = response.received }
     }
 
     // MARK: Checks

@@ -5,6 +5,7 @@ public enum CaseRegistry {
         TransportCases.all + ParamCases.all + HandshakeCases.all + GrammarCases.all + PollCases.all
         + NotFoundCases.all + BufferCases.all + DeliveryCases.all + ConcurrentCases.all + TimeoutCases.all
         + DisconnectCases.all + LimitsCases.all + SecurityCases.all + HarnessCases.all
+        + StressCases.all
 
     public static var ids: [String] { all.map(\.id) }
 }

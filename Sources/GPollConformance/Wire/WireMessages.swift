@@ -42,8 +42,13 @@ public struct WireResponse: Sendable {
     public var version: String
     public var headers: [(String, String)]
     public var body: [UInt8]
+    /// When its last byte arrived, which may be long before a case reads it (a poll's
+    /// 204 that waited unread while the case did other things).
+    public var received: ContinuousClock.Instant
 
-    public init(status: Int, reason: String = "", version: String = "HTTP/1.1", headers: [(String, String)] = [], body: [UInt8] = []) {
+    public init(status: Int, reason: String = "", version: String = "HTTP/1.1", headers: [(String, String)] = [], body: [UInt8] = [],
+                received: ContinuousClock.Instant = .now) {
+        self.received = received
         self.status = status
         self.reason = reason
         self.version = version
