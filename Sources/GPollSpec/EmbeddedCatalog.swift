@@ -833,6 +833,12 @@ public enum EmbeddedCatalog {
       "section": 19,
       "level": "SHOULD",
       "text": "A client SHOULD keep its id secret: it SHOULD NOT write the id to logs at a default level, and SHOULD send it only to the endpoint it registered at, over TLS beyond the loopback interface."
+    },
+    {
+      "id": "CL-26",
+      "section": 19,
+      "level": "SHOULD",
+      "text": "When T is unknown or 0, a client SHOULD use a request timeout of at least 60 seconds for a poll, and when it expires close that connection and poll again at once."
     }
   ],
   "cases": [
@@ -2541,6 +2547,18 @@ public enum EmbeddedCatalog {
       ],
       "needs": [],
       "description": "The scripted server issues an id and delivers a message. Expects neither the client's standard output nor its standard error (at its default verbosity) to contain the id.",
+      "retired": false
+    },
+    {
+      "id": "client/023",
+      "title": "Without a known T: a request timeout of 60 s or more",
+      "section": 19,
+      "level": "SHOULD",
+      "requirements": [
+        "CL-26"
+      ],
+      "needs": [],
+      "description": "The scripted server advertises no poll-timeout and answers the first poll 204 after 59 s. Expects the client to keep that poll's connection open until the 204; and, when the server then holds a poll for 130 s without answering, a client that closes it (its own request timeout) to poll again with the same id within 1 s of the close, without a backoff delay.",
       "retired": false
     },
     {
