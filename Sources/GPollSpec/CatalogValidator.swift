@@ -27,6 +27,8 @@ public enum CatalogValidator {
             case retiredWithoutNote
             /// A client case citing a server requirement, or a server case citing a client one.
             case sideMismatch
+            /// A requirement whose level is not the strongest BCP 14 keyword of its sentence.
+            case requirementLevelWord
             /// A case whose level differs from its requirements' level, cites several
             /// levels or none, or has the level MAY.
             case levelMismatch
@@ -126,6 +128,11 @@ public enum CatalogValidator {
             requirementsByID[requirement.id] = requirement
             if !SpecDocument.isRequirementID(requirement.id) {
                 problems.append(Problem(.badRequirementID, "requirement id \"\(requirement.id)\" is not of the form TAG-n"))
+            }
+            if let strongest = strongestKeyword(in: requirement.text), strongest != requirement.level {
+                problems.append(Problem(.requirementLevelWord, "requirement \(requirement.id) is \(requirement.level.rawValue) but its strongest keyword is \(strongest.rawValue)"))
+            } else if strongestKeyword(in: requirement.text) == nil {
+                problems.append(Problem(.requirementLevelWord, "requirement \(requirement.id) has no BCP 14 keyword in capitals"))
             }
             if let section = sections[requirement.section] {
                 if !requirement.id.hasPrefix(section.tag + "-") {
@@ -328,6 +335,16 @@ public enum CatalogValidator {
             problems.append(Problem(.levelMismatch, "case \(id) cites requirements of several levels (\(names)); a case checks one level"))
         }
         return problems
+    }
+
+    /// The level of the strongest BCP 14 keyword written in capitals as a word of
+    /// `sentence` (MUST, REQUIRED, SHALL > SHOULD, RECOMMENDED > MAY, OPTIONAL).
+    static func strongestKeyword(in sentence: String) -> Catalog.Level? {
+        let words = sentence.split { !($0.isLetter && $0.isASCII) }
+        if words.contains(where: { ["MUST", "REQUIRED", "SHALL"].contains($0) }) { return .must }
+        if words.contains(where: { ["SHOULD", "RECOMMENDED"].contains($0) }) { return .should }
+        if words.contains(where: { ["MAY", "OPTIONAL"].contains($0) }) { return .may }
+        return nil
     }
 
     static func isSlug<S: StringProtocol>(_ slug: S) -> Bool {

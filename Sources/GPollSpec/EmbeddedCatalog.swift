@@ -706,7 +706,7 @@ public enum EmbeddedCatalog {
       "id": "CL-4",
       "section": 19,
       "level": "MUST",
-      "text": "A client MUST accept as a handshake answer every 200 whose body is a JSON object with exactly one member `client-id` whose value is a string of 10 bytes or more, whatever the member order, whitespace and other members, and MUST ignore members it does not know; any other body is not a handshake answer."
+      "text": "A client MUST accept as a handshake answer every 200 whose body is a JSON object with exactly one member `client-id` whose value is a string of 10 bytes or more, whatever the member order, whitespace and other members, MUST ignore members it does not know and MUST NOT require any other member; any other body is not a handshake answer."
     },
     {
       "id": "CL-5",
@@ -808,7 +808,7 @@ public enum EmbeddedCatalog {
       "id": "CL-21",
       "section": 19,
       "level": "SHOULD",
-      "text": "A client SHOULD use the advertised settings it finds (section 17), taking T from `poll-timeout` for CL-15 and using acknowledged delivery when `extensions` lists `ack`, and MUST NOT require any advertised member to be present."
+      "text": "A client SHOULD use the advertised settings it finds (section 17), taking T from `poll-timeout` for CL-15 and using acknowledged delivery when `extensions` lists `ack`."
     },
     {
       "id": "CL-22",

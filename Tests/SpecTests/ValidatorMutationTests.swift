@@ -303,6 +303,23 @@ struct ValidatorMutationTests {
         #expect(kinds(catalog: mutated).contains(.unknownNeed))
     }
 
+    @Test("A requirement's level is the strongest keyword of its sentence")
+    func requirementLevelWord() throws {
+        // CL-21 once carried a MUST NOT inside a SHOULD requirement.
+        var mutated = catalog
+        let index = try #require(mutated.requirements.firstIndex { $0.id == "CL-21" })
+        mutated.requirements[index].text += " It MUST NOT require any member."
+        #expect(CatalogValidator.validate(markdown: markdown, catalog: mutated)
+            .contains { $0.kind == .requirementLevelWord && $0.message.contains("CL-21") })
+
+        var none = catalog
+        none.requirements[index].text = "A client uses the advertised settings."
+        #expect(kinds(catalog: none).contains(.requirementLevelWord))
+        // Lowercase words and words inside others do not count.
+        #expect(CatalogValidator.strongestKeyword(in: "It may, and MAYBE should.") == nil)
+        #expect(CatalogValidator.strongestKeyword(in: "It MAY; it is RECOMMENDED.") == .should)
+    }
+
     @Test("A malformed requirement line is reported")
     func malformedLine() {
         let text = markdown + "\n- **[XX-1]** MUSTN'T: nothing.\n"
