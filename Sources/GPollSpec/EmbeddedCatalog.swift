@@ -9,7 +9,7 @@ public enum EmbeddedCatalog {
     public static let json: String = #"""
 {
   "spec": "gpoll/1",
-  "specVersion": "1.0.0",
+  "specVersion": "1.1.0",
   "sections": [
     {
       "number": 3,
@@ -96,6 +96,25 @@ public enum EmbeddedCatalog {
       "title": "Conformance harness interface"
     },
     {
+      "number": 17,
+      "tag": "AD",
+      "slug": "advertise",
+      "title": "Advertised settings and versioning"
+    },
+    {
+      "number": 18,
+      "tag": "AK",
+      "slug": "ack",
+      "title": "Acknowledged delivery"
+    },
+    {
+      "number": 19,
+      "tag": "CL",
+      "slug": "client",
+      "title": "Clients",
+      "side": "client"
+    },
+    {
       "number": 20,
       "tag": "ST",
       "slug": "stress",
@@ -140,6 +159,36 @@ public enum EmbeddedCatalog {
       "text": "Every response of a gpoll endpoint (handshake, message, 204, 404, 400, 414, 503) SHOULD carry the header `Cache-Control: no-store`."
     },
     {
+      "id": "TR-7",
+      "section": 3,
+      "level": "SHOULD",
+      "text": "A gpoll endpoint SHOULD answer a HEAD request with 405 Method Not Allowed and an `Allow` header naming GET, registering no client and taking no message."
+    },
+    {
+      "id": "TR-8",
+      "section": 3,
+      "level": "SHOULD",
+      "text": "A message response SHOULD carry `Content-Type: application/octet-stream` and `X-Content-Type-Options: nosniff`."
+    },
+    {
+      "id": "TR-9",
+      "section": 3,
+      "level": "MUST",
+      "text": "A message response MUST NOT carry a `Content-Encoding` unless the request's `Accept-Encoding` allows that coding, and a `Range` header in a poll MUST be ignored: the answer is 200 with the whole message, never 206."
+    },
+    {
+      "id": "TR-10",
+      "section": 3,
+      "level": "MAY",
+      "text": "A gpoll endpoint MAY refuse a request whose body exceeds its limit with 413 Content Too Large and close the connection, instead of reading the body."
+    },
+    {
+      "id": "TR-11",
+      "section": 3,
+      "level": "MAY",
+      "text": "A gpoll endpoint MAY also be served over HTTP/2 (RFC 9113) to clients that negotiate it, with the meaning of a disconnect that section 3.2 gives."
+    },
+    {
       "id": "PA-1",
       "section": 4,
       "level": "MUST",
@@ -170,6 +219,12 @@ public enum EmbeddedCatalog {
       "text": "When the `client-id` value holds an invalid escape, the server SHOULD answer 400 Bad Request and register no client."
     },
     {
+      "id": "PA-6",
+      "section": 4,
+      "level": "MAY",
+      "text": "A server MAY answer 400 Bad Request to a request whose request target holds a byte that RFC 9112 does not allow there (a raw space, a control byte, a byte 0x80 or above, or another character that RFC 3986 does not allow in a query, such as `\"`, `<` or `{`), instead of processing it as this section says."
+    },
+    {
       "id": "HS-1",
       "section": 5,
       "level": "MUST",
@@ -191,13 +246,26 @@ public enum EmbeddedCatalog {
       "id": "HS-4",
       "section": 5,
       "level": "SHOULD",
-      "text": "The handshake body SHOULD be exactly `{\"client-id\":\"` followed by the id and `\"}`, with no whitespace and no other member."
+      "text": "The handshake body SHOULD be exactly `{\"client-id\":\"` followed by the id and `\"}`, with no whitespace and no other member.",
+      "retired": true
     },
     {
       "id": "HS-5",
       "section": 5,
       "level": "MAY",
       "text": "A server MAY add whitespace or other members to the handshake object, since clients accept any JSON object with a string member `client-id`."
+    },
+    {
+      "id": "HS-6",
+      "section": 5,
+      "level": "SHOULD",
+      "text": "The handshake body SHOULD be compact JSON that begins with `{\"client-id\":\"` followed by the id and `\"`, then either `}` or further members, as the rule `handshake-body` above says."
+    },
+    {
+      "id": "HS-7",
+      "section": 5,
+      "level": "MUST",
+      "text": "The handshake object MUST have exactly one member named `client-id`."
     },
     {
       "id": "ID-1",
@@ -251,7 +319,8 @@ public enum EmbeddedCatalog {
       "id": "PO-4",
       "section": 7,
       "level": "MAY",
-      "text": "The Content-Type of a message response is not specified; a server MAY send `application/octet-stream` (as the reference does), any other type, or none."
+      "text": "The Content-Type of a message response is not specified; a server MAY send `application/octet-stream` (as the reference does), any other type, or none.",
+      "retired": true
     },
     {
       "id": "NF-1",
@@ -293,13 +362,25 @@ public enum EmbeddedCatalog {
       "id": "NF-7",
       "section": 8,
       "level": "SHOULD",
-      "text": "A request of 10 bytes or more whose V is not byte for byte the id of a live client SHOULD be answered 404 at once, including a non-canonical routine prefix (`00`, `+1`, `x`, a leading space, an empty prefix) and any bytes after the uuid, such as a second `$`."
+      "text": "A request whose V is 10 bytes or longer and is not byte for byte the id of a live client SHOULD be answered 404 at once, including a V with a non-canonical routine prefix (`00`, `+0`, `-0`, `+1`, `x`, a leading space, an empty prefix) or with any bytes after the uuid, such as a second `$`."
     },
     {
       "id": "NF-8",
       "section": 8,
       "level": "MAY",
       "text": "The body of a 404 answer MAY be empty or a short diagnostic text."
+    },
+    {
+      "id": "NF-9",
+      "section": 8,
+      "level": "MAY",
+      "text": "A 404 or 400 answer of a gpoll endpoint MAY carry a `GPoll-Reason` header whose value is one of the tokens `unknown`, `evicted`, `expired`, `shutdown` and `malformed`, as section 8.1 defines them."
+    },
+    {
+      "id": "NF-10",
+      "section": 8,
+      "level": "MUST",
+      "text": "A server that sends `GPoll-Reason` MUST send `unknown`, never `evicted`, `expired` or `shutdown`, for every V that is not byte for byte an id it issued and remembers, so that a guessed or altered id learns nothing."
     },
     {
       "id": "BU-1",
@@ -335,7 +416,14 @@ public enum EmbeddedCatalog {
       "id": "BU-6",
       "section": 9,
       "level": "MUST",
-      "text": "A server MUST NOT evict a live client for any reason other than BU-2 or idle expiry (section 14); in particular a closed connection, a 204 or a 404 does not evict it."
+      "text": "A server MUST NOT evict a live client for any reason other than BU-2 or idle expiry (section 14); in particular a closed connection, a 204 or a 404 does not evict it.",
+      "retired": true
+    },
+    {
+      "id": "BU-7",
+      "section": 9,
+      "level": "MUST",
+      "text": "A server MUST NOT evict a live client for any reason other than BU-2 (with AK-4), idle expiry (section 14) or an end of service (section 9.1); in particular a closed connection, a 204, a 404, a 400 or a published message that looks like a command does not evict it."
     },
     {
       "id": "DL-1",
@@ -380,6 +468,12 @@ public enum EmbeddedCatalog {
       "text": "A server MAY refuse at publish time a message longer than 64 KiB, for example with 413, and MAY accept longer ones."
     },
     {
+      "id": "DL-8",
+      "section": 10,
+      "level": "MUST",
+      "text": "A message is opaque: bodies such as `quit`, `clean` or `close` (with or without a suffix), text that looks like HTTP, JSON, NUL bytes or CR LF CR LF MUST be delivered as ordinary messages and MUST change nothing else on the server."
+    },
+    {
       "id": "CP-1",
       "section": 11,
       "level": "MUST",
@@ -390,6 +484,12 @@ public enum EmbeddedCatalog {
       "section": 11,
       "level": "SHOULD",
       "text": "When a poll of a client arrives while another poll of the same client is waiting, the server SHOULD answer the older poll 204 No Content at once and keep the newer one (newest poll wins)."
+    },
+    {
+      "id": "CP-3",
+      "section": 11,
+      "level": "MAY",
+      "text": "When polls of one client displace each other (CP-2) more than 10 times within one second, a server MAY answer that client's further polls 429 Too Many Requests with a `Retry-After` header for up to the next 10 seconds, taking no message and changing no other state."
     },
     {
       "id": "TO-1",
@@ -479,7 +579,8 @@ public enum EmbeddedCatalog {
       "id": "SE-2",
       "section": 15,
       "level": "MUST",
-      "text": "A server MUST NOT put a client's id in any response other than that client's handshake response and responses to requests that themselves contain the id."
+      "text": "A server MUST NOT put a client's id in any response other than that client's handshake response and responses to requests that themselves contain the id.",
+      "retired": true
     },
     {
       "id": "SE-3",
@@ -498,6 +599,12 @@ public enum EmbeddedCatalog {
       "section": 15,
       "level": "SHOULD",
       "text": "A publish URL SHOULD accept requests only from a loopback or administrative address, or only with credentials (for example a bearer token), and refuse the others with 401, 403 or no connection."
+    },
+    {
+      "id": "SE-6",
+      "section": 15,
+      "level": "MUST",
+      "text": "A server MUST NOT put a client's id in any response other than that client's handshake response and responses to requests that themselves contain the id, except inside a message body, which holds the publisher's bytes unchanged (DL-4)."
     },
     {
       "id": "HA-1",
@@ -522,6 +629,216 @@ public enum EmbeddedCatalog {
       "section": 16,
       "level": "MAY",
       "text": "A publish URL MAY delay its 2xx answer (back-pressure) while other messages are being offered, and MAY answer 413 to a message longer than it accepts."
+    },
+    {
+      "id": "AD-1",
+      "section": 17,
+      "level": "MAY",
+      "text": "The handshake object MAY carry the members `gpoll`, `poll-timeout`, `client-buffer`, `idle-expiry` and `extensions`, each at most once."
+    },
+    {
+      "id": "AD-2",
+      "section": 17,
+      "level": "MUST",
+      "text": "An advertised `poll-timeout`, `client-buffer` or `idle-expiry` MUST be the value in force for that client, as the server applies it (T, B and E in the sense of sections 9, 12 and 14)."
+    },
+    {
+      "id": "AD-3",
+      "section": 17,
+      "level": "MUST",
+      "text": "An advertised member MUST have its JSON type: `gpoll` a string, `poll-timeout` and `idle-expiry` numbers of 0 or more, `client-buffer` an integer of 1 or more, `extensions` an array of strings."
+    },
+    {
+      "id": "AK-1",
+      "section": 18,
+      "level": "MUST",
+      "text": "On a server that offers `ack`, every 200 answer to a poll MUST carry the header `GPoll-Sequence` with the message's sequence number: 1 for the first message handed out to that client, one more for each next message, and the same number when a message is handed out again."
+    },
+    {
+      "id": "AK-2",
+      "section": 18,
+      "level": "MUST",
+      "text": "A poll with `ack=n` MUST be answered with the client's unacknowledged message of lowest sequence above n, re-sent with the same bytes and sequence number when it was handed out before, or, when there is none, as a poll without unacknowledged messages."
+    },
+    {
+      "id": "AK-3",
+      "section": 18,
+      "level": "MUST",
+      "text": "After a poll with `ack=n`, messages of that client with sequence n or lower MUST never be handed out to it again, and later messages keep publish order."
+    },
+    {
+      "id": "AK-4",
+      "section": 18,
+      "level": "MUST",
+      "text": "Unacknowledged messages MUST count against B: a client holding B messages, unacknowledged and queued together, is evicted by the next message offered to it while it has no waiting poll."
+    },
+    {
+      "id": "AK-5",
+      "section": 18,
+      "level": "MUST",
+      "text": "A poll without `ack` MUST acknowledge every message handed out to that client before it."
+    },
+    {
+      "id": "AK-6",
+      "section": 18,
+      "level": "SHOULD",
+      "text": "A poll whose `ack` value is not 1 to 20 decimal digits, or is greater than the highest sequence handed out to that client, SHOULD be answered 400 Bad Request (with `GPoll-Reason: malformed` when the server sends reasons), changing no state."
+    },
+    {
+      "id": "CL-1",
+      "section": 19,
+      "level": "MUST",
+      "text": "A client MUST use GET for handshakes and polls."
+    },
+    {
+      "id": "CL-2",
+      "section": 19,
+      "level": "MUST",
+      "text": "A client MUST NOT half-close (send FIN on) its connection while a poll is in flight, since servers treat that as a disconnect (section 13)."
+    },
+    {
+      "id": "CL-3",
+      "section": 19,
+      "level": "SHOULD",
+      "text": "A client SHOULD register with the query `client-id=0`."
+    },
+    {
+      "id": "CL-4",
+      "section": 19,
+      "level": "MUST",
+      "text": "A client MUST accept as a handshake answer every 200 whose body is a JSON object with exactly one member `client-id` whose value is a string of 10 bytes or more, whatever the member order, whitespace and other members, MUST ignore members it does not know and MUST NOT require any other member; any other body is not a handshake answer."
+    },
+    {
+      "id": "CL-5",
+      "section": 19,
+      "level": "MUST",
+      "text": "A client MUST keep the id exactly as the decoded JSON string (after JSON escapes are resolved) and send exactly those bytes as V in every poll of that client."
+    },
+    {
+      "id": "CL-6",
+      "section": 19,
+      "level": "MUST",
+      "text": "A client MUST percent-encode, in every query value it sends, each byte that is not an RFC 3986 unreserved character (`A`-`Z`, `a`-`z`, `0`-`9`, `-`, `.`, `_`, `~`) or `$`, and MUST NOT send `+` or `%` other than as form encoding."
+    },
+    {
+      "id": "CL-7",
+      "section": 19,
+      "level": "SHOULD",
+      "text": "A client SHOULD send the `$` of an id as `%24`."
+    },
+    {
+      "id": "CL-8",
+      "section": 19,
+      "level": "MUST",
+      "text": "A client MUST treat a message as opaque bytes: it MUST NOT depend on the Content-Type of a message response or assume that a message is text or JSON, and MUST take a 200 with an empty body as the empty message."
+    },
+    {
+      "id": "CL-9",
+      "section": 19,
+      "level": "MUST",
+      "text": "A client MUST NOT have more than one poll of an id in flight: before it sends a poll it has received the answer to its previous poll of that id or closed that poll's connection."
+    },
+    {
+      "id": "CL-10",
+      "section": 19,
+      "level": "MUST",
+      "text": "A client MUST NOT share an id with another poller (another process, tab or instance); each registers its own id."
+    },
+    {
+      "id": "CL-11",
+      "section": 19,
+      "level": "MUST",
+      "text": "After a 200 to a poll, and after a 204 that is not early, a client MUST poll again at once with the same id to keep receiving."
+    },
+    {
+      "id": "CL-12",
+      "section": 19,
+      "level": "SHOULD",
+      "text": "After an early 204 (section 2) a client SHOULD poll again at once, and after the second early 204 in a row it SHOULD register again with a new handshake instead, since another poller holds the id."
+    },
+    {
+      "id": "CL-13",
+      "section": 19,
+      "level": "MUST",
+      "text": "A client that gets 404 to a poll MUST register again with a new handshake before it polls again, and MUST NOT poll the old id again."
+    },
+    {
+      "id": "CL-14",
+      "section": 19,
+      "level": "SHOULD",
+      "text": "A client that registers again after having had an id SHOULD tell its application that messages may have been missed since its last delivery."
+    },
+    {
+      "id": "CL-15",
+      "section": 19,
+      "level": "MUST",
+      "text": "When T is known and not 0, a client's request timeout for a poll MUST be at least T + 5 seconds."
+    },
+    {
+      "id": "CL-16",
+      "section": 19,
+      "level": "MUST",
+      "text": "After a failure (a 5xx, a 503 or 429 without `Retry-After`, a 3xx, a 4xx other than 404, a body that is not the expected answer, a refused connection, or a second lost connection in a row), a client MUST wait before its next request to the endpoint, with a jittered exponential backoff whose n-th consecutive delay is a uniformly random time between 0 and min(cap, base × 2^(n−1)), with base between 0.1 s and 1 s and cap between 10 s and 300 s, and MUST reset n after a successful answer."
+    },
+    {
+      "id": "CL-17",
+      "section": 19,
+      "level": "MUST",
+      "text": "A client that gets 503 or 429 with a `Retry-After` header MUST NOT send its next request to the endpoint before that time has passed (it MAY cap a longer delay at 600 seconds), and MUST accept both delay-seconds and an HTTP-date."
+    },
+    {
+      "id": "CL-18",
+      "section": 19,
+      "level": "MUST",
+      "text": "A client MUST NOT follow a redirect (3xx) on a handshake or a poll; it treats one as a failure (CL-16) and reports it to its application."
+    },
+    {
+      "id": "CL-19",
+      "section": 19,
+      "level": "MUST",
+      "text": "A client that gets 400, 405, 414 or another 4xx other than 404 and 429 MUST NOT repeat the same request before a backoff delay (CL-16), and after such an answer to a poll it MUST register again rather than poll that id again."
+    },
+    {
+      "id": "CL-20",
+      "section": 19,
+      "level": "MUST",
+      "text": "A client whose poll's connection is lost before an answer MUST poll again with the same id, at once the first time and after a backoff delay (CL-16) when the previous poll was lost too."
+    },
+    {
+      "id": "CL-21",
+      "section": 19,
+      "level": "SHOULD",
+      "text": "A client SHOULD use the advertised settings it finds (section 17), taking T from `poll-timeout` for CL-15 and using acknowledged delivery when `extensions` lists `ack`."
+    },
+    {
+      "id": "CL-22",
+      "section": 19,
+      "level": "MUST",
+      "text": "A client that uses acknowledged delivery MUST send `ack=n` on every poll of its id, with n the highest `GPoll-Sequence` it has received for that id (0 before any), and MUST NOT send an n it has not received."
+    },
+    {
+      "id": "CL-23",
+      "section": 19,
+      "level": "MUST",
+      "text": "A client that uses acknowledged delivery MUST drop a message whose `GPoll-Sequence` is not above the highest it has received for that id, and MUST fall back to polls without `ack` when a 200 answer carries no `GPoll-Sequence`."
+    },
+    {
+      "id": "CL-24",
+      "section": 19,
+      "level": "MUST",
+      "text": "A client MUST start again at `ack=0` after it registers again, since sequence numbers belong to one id."
+    },
+    {
+      "id": "CL-25",
+      "section": 19,
+      "level": "SHOULD",
+      "text": "A client SHOULD keep its id secret: it SHOULD NOT write the id to logs at a default level, and SHOULD send it only to the endpoint it registered at, over TLS beyond the loopback interface."
+    },
+    {
+      "id": "CL-26",
+      "section": 19,
+      "level": "SHOULD",
+      "text": "When T is unknown or 0, a client SHOULD use a request timeout of at least 60 seconds for a poll, and when it expires close that connection and poll again at once."
     }
   ],
   "cases": [
@@ -551,7 +868,7 @@ public enum EmbeddedCatalog {
       "needs": [
         "publish"
       ],
-      "description": "Registers a client and publishes message m. Sends HEAD with the client's id (any answer, or a refusal, is accepted), then polls with GET and expects m.",
+      "description": "Registers client A (GET ?client-id=0) and publishes one message m, a unique marker. On a new connection sends `HEAD <path>?client-id=<A> HTTP/1.1` with Host and no body, and reads for up to the settle time: any status, a close or no answer at all passes (a HEAD answer has no body). Then, on another new connection, sends `GET <path>?client-id=<A>` and expects 200 with body m at once (1 s plus the round trip). Fails when that GET gets anything else (404, 204, another body) or nothing: the HEAD took the message.",
       "retired": false
     },
     {
@@ -609,6 +926,101 @@ public enum EmbeddedCatalog {
       "retired": false
     },
     {
+      "id": "transport/007",
+      "title": "HEAD is refused with 405 and Allow: GET",
+      "section": 3,
+      "level": "SHOULD",
+      "requirements": [
+        "TR-7"
+      ],
+      "needs": [],
+      "description": "On a new connection sends `HEAD <path>?client-id=0 HTTP/1.1` with Host. Expects 405 at once with an `Allow` header whose comma-separated list names GET, and no body (a HEAD answer never has one). Any other status (a 200 handshake answer included) gives the warning.",
+      "retired": false
+    },
+    {
+      "id": "transport/008",
+      "title": "Chunked request bodies are ignored",
+      "section": 3,
+      "level": "MUST",
+      "requirements": [
+        "TR-5"
+      ],
+      "needs": [
+        "publish"
+      ],
+      "description": "On one connection sends the handshake `GET <path>?client-id=0` with `Transfer-Encoding: chunked` and the body `7` CRLF `client-` CRLF `0` CRLF CRLF (a chunked body naming another client-id); expects a handshake 200 with a new id A. Publishes m, then sends `GET <path>?client-id=<A>` with a chunked body `client-id=0`; expects 200 with m at once, and the connection still usable for a further handshake. A 400, a 5xx, or a request read as its body fails.",
+      "retired": false
+    },
+    {
+      "id": "transport/009",
+      "title": "A 1 MiB request body disturbs nothing",
+      "section": 3,
+      "level": "MUST",
+      "requirements": [
+        "TR-5",
+        "RL-6"
+      ],
+      "needs": [],
+      "description": "On connection c1 sends a handshake `GET <path>?client-id=0` with `Content-Length: 1048576` and 1 MiB of the byte `a`, written as fast as the server reads it. Expects either a handshake 200 (the body ignored) or 413 followed by the close of c1; never a 5xx, no answer within the per-case limit, or a crash. Meanwhile and afterwards, a handshake on a new connection c2 must be answered 200 at once.",
+      "retired": false
+    },
+    {
+      "id": "transport/010",
+      "title": "Cache-Control: no-store on 400 and 414",
+      "section": 3,
+      "level": "SHOULD",
+      "requirements": [
+        "TR-6"
+      ],
+      "needs": [],
+      "description": "On new connections sends `GET <path>?client-id=%zz` and a GET whose request target is 70,000 bytes long (the query `client-id=0&pad=` followed by `a` bytes). For each answer that is 400 or 414 expects `Cache-Control` to include `no-store`; an answer of another status is not judged here (param/005 and limits/004 judge the status).",
+      "retired": false
+    },
+    {
+      "id": "transport/011",
+      "title": "Message answers are application/octet-stream with nosniff",
+      "section": 3,
+      "level": "SHOULD",
+      "requirements": [
+        "TR-8"
+      ],
+      "needs": [
+        "publish"
+      ],
+      "description": "Registers a client, publishes the message `<html><body>` followed by the case's marker, then a plain marker message, and polls twice. Expects both 200 answers to carry `Content-Type: application/octet-stream` (parameters allowed) and `X-Content-Type-Options: nosniff`.",
+      "retired": false
+    },
+    {
+      "id": "transport/012",
+      "title": "No unrequested Content-Encoding; Range is ignored",
+      "section": 3,
+      "level": "MUST",
+      "requirements": [
+        "TR-9"
+      ],
+      "needs": [
+        "publish"
+      ],
+      "description": "Registers a client and publishes two messages of 2,000 bytes each (the marker repeated). Polls with no Accept-Encoding header and expects 200 without Content-Encoding and with the first message byte for byte. Polls again with `Range: bytes=0-0` and expects 200 (not 206) with the whole second message and no Content-Range.",
+      "retired": false
+    },
+    {
+      "id": "transport/013",
+      "title": "Cache-Control: no-store on 503",
+      "section": 3,
+      "level": "SHOULD",
+      "requirements": [
+        "TR-6"
+      ],
+      "needs": [
+        "publish",
+        "client-buffer",
+        "max-clients"
+      ],
+      "description": "Runs alone, as limits/007 does: registers clients until the client limit is reached and a handshake is answered 503. Expects that 503 to carry `Cache-Control` including `no-store`. Then evicts its clients by publishing B + 1 messages. When no handshake is answered 503 (the server does not refuse at the limit), the case is not judged here (limits/007 warns).",
+      "retired": false
+    },
+    {
       "id": "param/001",
       "title": "`%24` works as `$`",
       "section": 4,
@@ -662,7 +1074,7 @@ public enum EmbeddedCatalog {
       "needs": [
         "publish"
       ],
-      "description": "Registers client A and publishes m. Sends client-id values `<A>%zz`, `<A>%2`, `%zz` and `%2`, where <A> is A's id; expects no 5xx and no answer carrying m. Then polls A and expects m.",
+      "description": "Registers client A (id <A>, `$` sent raw) and publishes m. Then sends, each on a new connection (a server may close after a 400), GET with the query `client-id=<A>%zz`, `client-id=<A>%2`, `client-id=%zz` and `client-id=%2`; for each expects an answer within 1 s plus the round trip whose status is not 5xx and which is not 200 with body m (400, 404 and a handshake 200 all pass). Then polls A on the first connection and expects 200 with m at once. Fails on a 5xx, on no answer, on m delivered to a mangled request, or when the last poll does not get m.",
       "retired": false
     },
     {
@@ -689,7 +1101,7 @@ public enum EmbeddedCatalog {
         "NF-2"
       ],
       "needs": [],
-      "description": "Sends V = bytes FF FE (handshake expected), V = ten bytes FF (404 at once), and a live id with one uuid byte replaced by %FF (404 at once); never 400 or 5xx.",
+      "description": "Non-UTF-8 bytes are sent percent-encoded, never raw (section 4). On one connection: a handshake for A, then GET `?client-id=%FF%FE` (V = the two bytes FF FE): expects a handshake 200 whose JSON object holds a new id. On a new connection GET `?client-id=` followed by `%FF` ten times (V = ten bytes FF): expects 404 at once. On a new connection A's id with its last uuid hex digit replaced by `%FF` (V as long as the id, one byte FF): expects 404 at once. A 400 or 5xx anywhere fails.",
       "retired": false
     },
     {
@@ -731,6 +1143,20 @@ public enum EmbeddedCatalog {
         "publish"
       ],
       "description": "Registers client A and publishes m1, m2. Expects handshakes for `?Client-Id=<A>`, `?client-idx=<A>`, `?x=1;client-id=<A>` and `?client-id&client-id=<A>`. Then expects m1 for `?x=1&&client-id=<A>&y` and m2 for `?client%2Did=<A>`.",
+      "retired": false
+    },
+    {
+      "id": "param/010",
+      "title": "An invalid escape before a valid client-id is not a poll of it",
+      "section": 4,
+      "level": "MUST",
+      "requirements": [
+        "PA-4"
+      ],
+      "needs": [
+        "publish"
+      ],
+      "description": "Registers client A and publishes m. On a new connection sends `GET <path>?client-id=%zz&client-id=<A>`: expects an answer within 1 s plus the round trip that is not 5xx and not 200 with body m (400, 404 or a handshake 200 pass). Then polls A correctly and expects 200 with m at once. Fails on a 5xx, on no answer, or when m went to the mangled request.",
       "retired": false
     },
     {
@@ -821,6 +1247,30 @@ public enum EmbeddedCatalog {
       ],
       "needs": [],
       "description": "Sends a handshake; expects the body to be exactly {\"client-id\":\"<id>\"} with no whitespace and no other member.",
+      "retired": true
+    },
+    {
+      "id": "handshake/008",
+      "title": "Handshake body begins with the recommended form",
+      "section": 5,
+      "level": "SHOULD",
+      "requirements": [
+        "HS-6"
+      ],
+      "needs": [],
+      "description": "Sends a handshake `GET <path>?client-id=0`. Expects the body to begin with the bytes `{\"client-id\":\"`, then the id byte for byte (no JSON escape), then `\"`, followed by `}` or by `,`; and the whole body to be compact JSON (no whitespace outside strings). Advertised settings after the id are allowed.",
+      "retired": false
+    },
+    {
+      "id": "handshake/009",
+      "title": "Exactly one client-id member",
+      "section": 5,
+      "level": "MUST",
+      "requirements": [
+        "HS-7"
+      ],
+      "needs": [],
+      "description": "Sends three handshakes and reads each body as JSON text, counting the members named `client-id` at the top level of the object (with a parser that keeps duplicates). Expects exactly one each time.",
       "retired": false
     },
     {
@@ -914,7 +1364,7 @@ public enum EmbeddedCatalog {
         "PO-3"
       ],
       "needs": [],
-      "description": "Registers a client and polls with nothing published; expects no answer within 1 s, or, when T is known and under 1 s, nothing but a 204 no earlier than T.",
+      "description": "Registers a client and polls it with nothing published, then watches the poll for 1 s. Passes when no answer arrives within that second, and also when T is known and under 1 s and the only answer is a 204 that arrives no earlier than T - 0.1 s after the poll was sent. A 200, a 404, any other answer, or an earlier 204 fails: the poll did not wait.",
       "retired": false
     },
     {
@@ -986,7 +1436,7 @@ public enum EmbeddedCatalog {
         "NF-2"
       ],
       "needs": [],
-      "description": "Registers a client and sends its id without its last hex digit, without its last group, with an extra hex digit appended and with `0` appended; expects 404 at once for each.",
+      "description": "Registers client A, whose id is R$U, and on the same connection sends four values, each expecting 404 at once: R$U without its last character (a 35-byte uuid), R$U without its last 13 characters (the last `-` and group), R$U followed by `a`, and R$U followed by `0` (37-byte uuids).",
       "retired": false
     },
     {
@@ -1100,6 +1550,18 @@ public enum EmbeddedCatalog {
       "retired": false
     },
     {
+      "id": "notfound/015",
+      "title": "GPoll-Reason says unknown for any id not issued",
+      "section": 8,
+      "level": "MUST",
+      "requirements": [
+        "NF-10"
+      ],
+      "needs": [],
+      "description": "Registers client A (id R$U). Sends, each expecting 404: a random canonical id never issued, R'$U with R' another canonical routine prefix, A's id with its uuid in uppercase, and A's id followed by `0`. When none of these answers carries `GPoll-Reason` the case is skipped (the server sends no reasons). Otherwise each answer that carries it must carry exactly `unknown`.",
+      "retired": false
+    },
+    {
       "id": "buffer/001",
       "title": "B queued messages are all delivered",
       "section": 9,
@@ -1128,7 +1590,7 @@ public enum EmbeddedCatalog {
         "publish",
         "client-buffer"
       ],
-      "description": "Registers a client, publishes B + 1 messages without polling, and polls; expects 404 (after --settle-ms), and 404 again on a second poll.",
+      "description": "Registers a client and, without polling it, publishes B + 1 messages, each after the previous publish was answered 2xx. Waits the settle time, then sends two polls of the id on the same connection and expects 404 at once to both (BU-2: the (B+1)-th message evicted the client; BU-4: it stays evicted). A 200 or a waiting poll fails.",
       "retired": false
     },
     {
@@ -1154,7 +1616,7 @@ public enum EmbeddedCatalog {
       "level": "MUST",
       "requirements": [
         "BU-3",
-        "BU-6"
+        "BU-7"
       ],
       "needs": [
         "publish",
@@ -1170,7 +1632,7 @@ public enum EmbeddedCatalog {
       "level": "MUST",
       "requirements": [
         "BU-2",
-        "BU-6",
+        "BU-7",
         "DL-1"
       ],
       "needs": [
@@ -1295,7 +1757,51 @@ public enum EmbeddedCatalog {
       "needs": [
         "publish"
       ],
-      "description": "Registers a client; publishes the bytes 00 to FF in order, then a message of CR LF NUL and invalid UTF-8; expects each delivered byte for byte.",
+      "description": "Registers a client and publishes two messages, the second after the first was answered 2xx: the 256 bytes 00 01 02 ... FF in that order, then the bytes 0D 0A 00 C3 28 FF FE followed by the case's marker. Polls twice and expects exactly these two bodies, byte for byte (Content-Length or chunked framing as the server likes), in this order.",
+      "retired": false
+    },
+    {
+      "id": "delivery/009",
+      "title": "One order for all clients under concurrent publishers",
+      "section": 10,
+      "level": "MUST",
+      "requirements": [
+        "DL-2"
+      ],
+      "needs": [
+        "publish",
+        "client-buffer>=20"
+      ],
+      "description": "Registers three clients; then four publishers publish five messages each at the same time (20 messages, each with its own marker; each publisher waits for its previous publish's 2xx). Polls every client until it has all 20. Expects each client to receive all 20 exactly once, and the three clients to receive them in one and the same order.",
+      "retired": false
+    },
+    {
+      "id": "delivery/010",
+      "title": "The publish/handshake boundary of DL-3",
+      "section": 10,
+      "level": "MUST",
+      "requirements": [
+        "DL-3",
+        "DL-1"
+      ],
+      "needs": [
+        "publish"
+      ],
+      "description": "Publishes 50 messages b1..b50 and waits for each 2xx; then registers client A (the handshake is sent after the last publish was answered). Then publishes a1 after A's handshake answer was received. Polls A: expects a1 first and only a1 (no bi ever, watched for the settle time after a1), then nothing further.",
+      "retired": false
+    },
+    {
+      "id": "delivery/011",
+      "title": "Control words and tricky bodies are ordinary messages",
+      "section": 10,
+      "level": "MUST",
+      "requirements": [
+        "DL-8"
+      ],
+      "needs": [
+        "publish"
+      ],
+      "description": "Registers a client and publishes, in order, the messages `quit`, `clean`, `close`, `quit` + marker, `clean` + marker, `close` + marker, `HTTP/1.1 200 OK` CRLF `Content-Length: 0` CRLF CRLF, `{\"client-id\":\"0$x\"}`, the bytes 00 71 00, and `a` CRLF CRLF `b`, each answered 2xx. Polls and expects all ten, byte for byte, in order. Then a new handshake must be answered 200 and its client must receive a further message: the server still serves.",
       "retired": false
     },
     {
@@ -1310,7 +1816,7 @@ public enum EmbeddedCatalog {
       "needs": [
         "publish"
       ],
-      "description": "Registers a client and sends two polls of it on two connections, 200 ms apart; publishes m1, then m2; after each 200 answer polls again on that connection, and lets a connection rest after a 204. Expects each of m1 and m2 exactly once across all answers, and every 204 with an empty body.",
+      "description": "Registers client A and opens two connections; sends a poll of A on the first, then one on the second (no fixed gap). Publishes m1; whenever a poll is answered 200 it polls A again on that connection, and it re-polls after a 204 only when no other poll of A is waiting (so the polls do not displace each other for ever). Once m1 was received it publishes m2. Expects m1 and m2 each exactly once across all 200 answers, within the per-case limit, and every 204 with an empty body (TO-2: a displaced poll took nothing).",
       "retired": false
     },
     {
@@ -1406,7 +1912,7 @@ public enum EmbeddedCatalog {
       "section": 13,
       "level": "MUST",
       "requirements": [
-        "BU-6"
+        "BU-7"
       ],
       "needs": [],
       "description": "Registers a client, lets a poll wait and aborts it with RST, then lets another poll wait and closes it with FIN; polls again and expects no 404 within 1 s (the poll waits).",
@@ -1476,7 +1982,7 @@ public enum EmbeddedCatalog {
         "RL-5"
       ],
       "needs": [],
-      "description": "On fresh connections sends a request line of garbage bytes, and a request with a header line without a colon; expects 400 for each, followed by the connection's close.",
+      "description": "On a new connection sends the bytes 01 02, `garbage `, 7F, 0D 0A 0D 0A, FF FE 0D 0A 0D 0A (a request line that is not HTTP) and expects 400 within 1 s plus the round trip, then the close of the connection by the server within another 1 s plus the round trip. On another new connection sends `GET <path>?client-id=0 HTTP/1.1` CRLF `Host: <host>` CRLF `NoColonHere` CRLF CRLF and expects the same: 400, then the close. No answer, another status, or a connection still open 1 s after the 400 gives the warning.",
       "retired": false
     },
     {
@@ -1526,12 +2032,26 @@ public enum EmbeddedCatalog {
       "retired": false
     },
     {
+      "id": "limits/009",
+      "title": "Slow headers on one connection delay no one",
+      "section": 14,
+      "level": "MUST",
+      "requirements": [
+        "RL-6"
+      ],
+      "needs": [
+        "publish"
+      ],
+      "description": "Opens a connection and writes a handshake request one byte every 200 ms. Meanwhile, on other connections, registers client A, starts a poll of A, publishes m and expects A's poll to get m, and a further handshake to be answered, each at once. The slow connection may get any answer or be closed.",
+      "retired": false
+    },
+    {
       "id": "security/001",
       "title": "No response leaks another client's id",
       "section": 15,
       "level": "MUST",
       "requirements": [
-        "SE-2"
+        "SE-6"
       ],
       "needs": [
         "publish"
@@ -1639,18 +2159,422 @@ public enum EmbeddedCatalog {
       "retired": false
     },
     {
+      "id": "advertise/001",
+      "title": "Advertised members have their types and agree with the settings",
+      "section": 17,
+      "level": "MUST",
+      "requirements": [
+        "AD-2",
+        "AD-3"
+      ],
+      "needs": [],
+      "description": "Sends a handshake and reads its JSON object. Skipped when it carries none of `gpoll`, `poll-timeout`, `client-buffer`, `idle-expiry`, `extensions`. Expects each present member to have its type (`gpoll` a string, `poll-timeout` and `idle-expiry` numbers of 0 or more, `client-buffer` an integer of 1 or more, `extensions` an array of strings), and each advertised setting that the tester was also given (`--poll-timeout`, `--client-buffer`, `--idle-expiry`) to equal it.",
+      "retired": false
+    },
+    {
+      "id": "advertise/002",
+      "title": "An advertised poll-timeout is kept",
+      "section": 17,
+      "level": "MUST",
+      "requirements": [
+        "AD-2"
+      ],
+      "needs": [],
+      "description": "Sends a handshake; skipped when its object has no `poll-timeout` or advertises 0. Polls the new client with nothing published and expects a 204 no earlier than T - 0.1 s and no later than T + 1 s plus the round trip, T being the advertised value.",
+      "retired": false
+    },
+    {
+      "id": "ack/001",
+      "title": "GPoll-Sequence numbers 1, 2, 3",
+      "section": 18,
+      "level": "MUST",
+      "requirements": [
+        "AK-1"
+      ],
+      "needs": [
+        "publish",
+        "ack"
+      ],
+      "description": "Registers a client and publishes m1, m2, m3. Polls with `ack=0`, then `ack=1`, then `ack=2`. Expects m1, m2, m3 with `GPoll-Sequence: 1`, `2`, `3`.",
+      "retired": false
+    },
+    {
+      "id": "ack/002",
+      "title": "A repeated ack gets the same message again",
+      "section": 18,
+      "level": "MUST",
+      "requirements": [
+        "AK-2"
+      ],
+      "needs": [
+        "publish",
+        "ack"
+      ],
+      "description": "Registers a client and publishes m1, m2. Polls with `ack=0` and expects m1 with sequence 1. Polls again with `ack=0` (as if that 200 was lost) and expects m1 again, same bytes, `GPoll-Sequence: 1`. Polls with `ack=1` and expects m2 with sequence 2.",
+      "retired": false
+    },
+    {
+      "id": "ack/003",
+      "title": "Acknowledged messages never come back",
+      "section": 18,
+      "level": "MUST",
+      "requirements": [
+        "AK-3"
+      ],
+      "needs": [
+        "publish",
+        "ack"
+      ],
+      "description": "Registers a client and publishes m1..m4. Polls with `ack=0`, `ack=1`, `ack=2` (getting m1, m2, m3), then with `ack=3` and expects m4 with sequence 4; then polls with `ack=2` (an old value, which is valid) and expects m4 again with sequence 4, the only unacknowledged message above 2: never m1, m2 or m3.",
+      "retired": false
+    },
+    {
+      "id": "ack/004",
+      "title": "Unacknowledged messages count against B",
+      "section": 18,
+      "level": "MUST",
+      "requirements": [
+        "AK-4"
+      ],
+      "needs": [
+        "publish",
+        "ack",
+        "client-buffer"
+      ],
+      "description": "Client X: publishes m1, polls with `ack=0` (gets m1, unacknowledged), then publishes B - 1 more messages without polling, so X holds B; publishes one more and expects X's next poll (any ack) to get 404. Client Y, registered with X, gets m1 the same way; before the last publish it polls with `ack=1` (acknowledging m1; it receives m2, or waits when B = 1), so it holds B - 1 when the last message arrives; expects Y to stay live: its next polls, each acknowledging the previous sequence, get the remaining messages in order.",
+      "retired": false
+    },
+    {
+      "id": "ack/005",
+      "title": "A poll without ack acknowledges everything so far",
+      "section": 18,
+      "level": "MUST",
+      "requirements": [
+        "AK-5"
+      ],
+      "needs": [
+        "publish",
+        "ack"
+      ],
+      "description": "Registers a client and publishes m1, m2, m3. Polls with `ack=0` (gets m1, sequence 1), then polls without `ack` and expects m2 (sequence 2), then polls with `ack=0` again and expects m3 (sequence 3), not m1 or m2: the poll without ack acknowledged them.",
+      "retired": false
+    },
+    {
+      "id": "ack/006",
+      "title": "Malformed ack values get 400",
+      "section": 18,
+      "level": "SHOULD",
+      "requirements": [
+        "AK-6"
+      ],
+      "needs": [
+        "publish",
+        "ack"
+      ],
+      "description": "Registers a client, publishes m1 and polls with `ack=0` (gets m1). Then sends polls with `ack=x`, `ack=-1`, `ack=` (empty), `ack=123456789012345678901` (21 digits) and `ack=5` (above the highest sequence handed out); expects 400 for each, and then a poll with `ack=1` still to be a poll of the live client (it waits or gets the next message).",
+      "retired": false
+    },
+    {
+      "id": "client/001",
+      "title": "Registers and polls with GET, V the id",
+      "section": 19,
+      "level": "MUST",
+      "requirements": [
+        "CL-1",
+        "CL-5"
+      ],
+      "needs": [],
+      "description": "The scripted server answers the handshake with `{\"client-id\":\"0$<uuid>\"}` and holds each poll until it publishes a message. Expects the client's requests to be GET, the first a handshake (V absent or under 10 bytes), and every later one a poll whose decoded V is the id byte for byte. The client must print `message <hex>` for the message.",
+      "retired": false
+    },
+    {
+      "id": "client/002",
+      "title": "client-id=0 and `$` sent as %24",
+      "section": 19,
+      "level": "SHOULD",
+      "requirements": [
+        "CL-3",
+        "CL-7"
+      ],
+      "needs": [],
+      "description": "The scripted server records the raw request targets. Expects the handshake's query to carry `client-id=0` and each poll's raw query to spell the id's `$` as `%24` (either case of hex).",
+      "retired": false
+    },
+    {
+      "id": "client/003",
+      "title": "Percent-encoding of an unusual id",
+      "section": 19,
+      "level": "MUST",
+      "requirements": [
+        "CL-5",
+        "CL-6"
+      ],
+      "needs": [],
+      "description": "The scripted server issues the id `0$a+b%c&d#e f/g~é` (a string that breaks the grammar of section 6, which clients do not check) and records the raw poll targets. Expects each poll's raw query to carry every byte of the id outside A-Z a-z 0-9 - . _ ~ $ percent-encoded (`+` as %2B, `%` as %25, `&` as %26, `#` as %23, space as %20 not `+`, é as %C3%A9), so that form decoding gives the id byte for byte.",
+      "retired": false
+    },
+    {
+      "id": "client/004",
+      "title": "Handshake object with whitespace, other members and escapes",
+      "section": 19,
+      "level": "MUST",
+      "requirements": [
+        "CL-4",
+        "CL-5"
+      ],
+      "needs": [],
+      "description": "The scripted server answers the handshake with the body `{ \"x-other\" : [1, {\"client-id\":\"no\"}],\\n  \"gpoll\":\"1.1\", \"future-member\":true,\\n  \"client-id\" : \"0\\u0024<uuid>\" }` (whitespace, members before `client-id`, a nested `client-id`, an unknown member, a JSON escape for `$`). Expects the client's polls to carry V = `0$<uuid>` (the decoded string), and the client to deliver the message the server then publishes.",
+      "retired": false
+    },
+    {
+      "id": "client/005",
+      "title": "Bodies that are not a handshake answer",
+      "section": 19,
+      "level": "MUST",
+      "requirements": [
+        "CL-4",
+        "CL-16"
+      ],
+      "needs": [],
+      "description": "The scripted server answers successive handshakes with 200 and the bodies `not json`, `[\"client-id\"]`, `{}`, `{\"client-id\":7}`, `{\"client-id\":\"0$a\",\"client-id\":\"0$b\"}` (two members) and `{\"client-id\":\"0$short\"}` (under 10 bytes), then with a valid object. Expects no poll with any of the invalid answers' values, a backoff delay before each next handshake (at least 2 of the 6 gaps longer than 50 ms, none longer than 300 s), and polls only after the valid answer.",
+      "retired": false
+    },
+    {
+      "id": "client/006",
+      "title": "Messages are opaque bytes",
+      "section": 19,
+      "level": "MUST",
+      "requirements": [
+        "CL-8"
+      ],
+      "needs": [],
+      "description": "The scripted server answers polls with 200 and, in turn: an empty body, the bytes 00 FF 0D 0A, `{\"not\":\"for you\"}` with `Content-Type: application/json`, `<html>` with `Content-Type: text/html`, and a body with no Content-Type. Expects the client to print `message ` followed by the exact hex of each, in order, and to keep polling.",
+      "retired": false
+    },
+    {
+      "id": "client/007",
+      "title": "204 after T and 200: poll again at once",
+      "section": 19,
+      "level": "MUST",
+      "requirements": [
+        "CL-11"
+      ],
+      "needs": [],
+      "description": "The scripted server advertises `poll-timeout` 1 and answers the first poll 204 after 1 s, the second 200 with m. Expects each next poll within 1 s of the previous answer (no backoff after a 204 that came after T or after a 200), and `message <hex of m>` printed.",
+      "retired": false
+    },
+    {
+      "id": "client/008",
+      "title": "204 at once: poll again, then register again",
+      "section": 19,
+      "level": "SHOULD",
+      "requirements": [
+        "CL-12"
+      ],
+      "needs": [],
+      "description": "The scripted server advertises `poll-timeout` 30 and answers polls 204 at once (displaced). Expects the client to poll again at once after the first early 204, and after the second early 204 in a row to send a handshake instead of a third poll of that id.",
+      "retired": false
+    },
+    {
+      "id": "client/009",
+      "title": "Slow answer: one poll in flight, no half-close",
+      "section": 19,
+      "level": "MUST",
+      "requirements": [
+        "CL-2",
+        "CL-9"
+      ],
+      "needs": [],
+      "description": "The scripted server advertises no poll-timeout and holds the first poll for 20 s before answering 200. Expects no second poll of the id while the first is open, and no half-close (a FIN while the client still reads the connection) before the answer. A client that closes the connection fully (its own request timeout) and then polls again passes.",
+      "retired": false
+    },
+    {
+      "id": "client/010",
+      "title": "404 mid-stream: register again",
+      "section": 19,
+      "level": "MUST",
+      "requirements": [
+        "CL-13"
+      ],
+      "needs": [],
+      "description": "The scripted server delivers two messages to id A, then answers the next poll of A 404. Expects a handshake next (not another poll of A), then polls with the new id B only; the message published to B is printed.",
+      "retired": false
+    },
+    {
+      "id": "client/011",
+      "title": "A re-registration is reported as a gap",
+      "section": 19,
+      "level": "SHOULD",
+      "requirements": [
+        "CL-14"
+      ],
+      "needs": [],
+      "description": "The same script as client/010. Expects the client to print `gap` after the 404 and before (or right after) its new handshake, once.",
+      "retired": false
+    },
+    {
+      "id": "client/012",
+      "title": "503 with Retry-After is honoured",
+      "section": 19,
+      "level": "MUST",
+      "requirements": [
+        "CL-17"
+      ],
+      "needs": [],
+      "description": "The scripted server answers the first handshake 503 with `Retry-After: 2`, the second 503 with `Retry-After:` an HTTP-date 3 s ahead, the third normally. Expects the second handshake no sooner than 2 s after the first answer, the third no sooner than the HTTP-date, and the client then to poll.",
+      "retired": false
+    },
+    {
+      "id": "client/013",
+      "title": "5xx and 503 without Retry-After: jittered exponential backoff",
+      "section": 19,
+      "level": "MUST",
+      "requirements": [
+        "CL-16"
+      ],
+      "needs": [],
+      "description": "The scripted server answers eight consecutive handshakes with 500, 502, 503 (without Retry-After), 500, 500, 500, 500, 500, then normally. Expects a backoff delay before each next handshake (at least half of the gaps longer than 50 ms), the gaps to stay under the cap (300 s) and to grow on average (the mean of the last four above the mean of the first four), and a poll after the success, with the next failure's delay starting small again.",
+      "retired": false
+    },
+    {
+      "id": "client/014",
+      "title": "Connection dropped mid-poll",
+      "section": 19,
+      "level": "MUST",
+      "requirements": [
+        "CL-20"
+      ],
+      "needs": [],
+      "description": "The scripted server closes the connection of a poll 1 s after it arrived, without an answer, and expects a new poll of the same id within 1 s; it closes that one at once too, and expects the next poll, still of the same id, after a backoff delay; then it answers normally. It repeats this five times. Expects every first re-poll within 1 s, and the delays after the second drops to be backoff delays: not all five under 50 ms, none over 300 s.",
+      "retired": false
+    },
+    {
+      "id": "client/015",
+      "title": "Request timeout above T",
+      "section": 19,
+      "level": "MUST",
+      "requirements": [
+        "CL-15"
+      ],
+      "needs": [],
+      "description": "The scripted server advertises `poll-timeout` 2 and answers the first poll 204 only after 6.5 s (a slow server). Expects the client to keep that poll's connection open for at least 7 s after sending it (T + 5 s) or until the 204; an abort before fails.",
+      "retired": false
+    },
+    {
+      "id": "client/016",
+      "title": "Advertised settings are used",
+      "section": 19,
+      "level": "SHOULD",
+      "requirements": [
+        "CL-21"
+      ],
+      "needs": [],
+      "description": "The scripted server's handshake object advertises `\"poll-timeout\":40` and `\"extensions\":[\"ack\"]`, and holds the first poll 40 s before a 204. Expects the client to keep the poll open for the 40 s (a request timeout from the advertised T) and, if it implements acknowledged delivery, its first poll to carry `ack=0`.",
+      "retired": false
+    },
+    {
+      "id": "client/017",
+      "title": "Acknowledged delivery: a lost 200 is re-sent and a duplicate dropped",
+      "section": 19,
+      "level": "MUST",
+      "requirements": [
+        "CL-22",
+        "CL-23"
+      ],
+      "needs": [
+        "ack"
+      ],
+      "description": "The scripted server offers `ack`. It answers the poll with `ack=0` with m1 (`GPoll-Sequence: 1`); answers the next poll (expected `ack=1`) with the status line and headers of m2 (sequence 2) and then closes the connection in the middle of the body (the 200 is lost); expects the re-sent poll to carry `ack=1` again and answers it with m2, sequence 2; then answers a poll with m2 once more (a duplicate, sequence 2) and then m3 (sequence 3). Expects m1, m2, m3 printed exactly once each, in order, and every `ack` equal to the highest sequence received so far.",
+      "retired": false
+    },
+    {
+      "id": "client/018",
+      "title": "Acknowledged delivery restarts at 0 with a new id",
+      "section": 19,
+      "level": "MUST",
+      "requirements": [
+        "CL-24"
+      ],
+      "needs": [
+        "ack"
+      ],
+      "description": "The scripted server offers `ack`, delivers two messages with sequences 1 and 2, then answers 404. Expects the client to register again and its first poll of the new id to carry `ack=0`.",
+      "retired": false
+    },
+    {
+      "id": "client/019",
+      "title": "Redirects are not followed",
+      "section": 19,
+      "level": "MUST",
+      "requirements": [
+        "CL-18"
+      ],
+      "needs": [],
+      "description": "The scripted server answers a poll with `302 Found` and a `Location` pointing to a second listener of the scripted server. Expects no request (and no id) at the second listener, a backoff delay, and the next request to go to the endpoint again.",
+      "retired": false
+    },
+    {
+      "id": "client/020",
+      "title": "400, 405 and 414 on a poll: back off, register again",
+      "section": 19,
+      "level": "MUST",
+      "requirements": [
+        "CL-19"
+      ],
+      "needs": [],
+      "description": "The scripted server answers three successive polls with 400, 405 and 414 (registering the client again in between). Expects after each a backoff delay (not the same request at once) and a handshake before the next poll.",
+      "retired": false
+    },
+    {
+      "id": "client/021",
+      "title": "Each client registers its own id",
+      "section": 19,
+      "level": "MUST",
+      "requirements": [
+        "CL-10"
+      ],
+      "needs": [],
+      "description": "Starts two instances of the client under test against one scripted server at once. Expects two handshakes, and each instance to poll only with the id issued to it.",
+      "retired": false
+    },
+    {
+      "id": "client/022",
+      "title": "The id is not printed",
+      "section": 19,
+      "level": "SHOULD",
+      "requirements": [
+        "CL-25"
+      ],
+      "needs": [],
+      "description": "The scripted server issues an id and delivers a message. Expects neither the client's standard output nor its standard error (at its default verbosity) to contain the id.",
+      "retired": false
+    },
+    {
+      "id": "client/023",
+      "title": "Without a known T: a request timeout of 60 s or more",
+      "section": 19,
+      "level": "SHOULD",
+      "requirements": [
+        "CL-26"
+      ],
+      "needs": [],
+      "description": "The scripted server advertises no poll-timeout and answers the first poll 204 after 59 s. Expects the client to keep that poll's connection open until the 204; and, when the server then holds a poll for 130 s without answering, a client that closes it (its own request timeout) to poll again with the same id within 1 s of the close, without a backoff delay.",
+      "retired": false
+    },
+    {
       "id": "stress/001",
       "title": "10,000 concurrent handshakes are all live at once",
       "section": 20,
       "level": "MUST",
       "requirements": [
+        "ID-2",
         "ID-4"
       ],
       "needs": [
-        "publish",
-        "stress"
+        "stress",
+        "publish"
       ],
-      "description": "Registers 10,000 clients, each on its own connection with client-id=0, 500 handshakes in flight at a time, and sends a poll of each new id on its connection right after its handshake answer. Once all are registered, publishes one message. Every poll must answer 200 with that message (a 204 that the poll timeout explains is followed by another poll); a 404 means an id answered 200 was not live (the original loses about 0.5% of such clients). A 503 makes the case inconclusive (SKIP): the tier needs a server that takes 10,000 clients. Closes the connections and publishes B + 1 messages to evict the clients.",
+      "description": "Registers 10,000 clients, each on its own connection with client-id=0, 500 handshakes in flight at a time, and sends a poll of each new id on its connection right after its handshake answer. Expects 10,000 distinct ids (ID-2). Once all are registered, publishes one message m. Every poll must be answered 200 with m (a 204 that the poll timeout explains is followed by another poll); a 404 means an id answered 200 was not live (ID-4; the original loses about 0.5%). A 503, or a 404 after a client was idle for about E, makes the case inconclusive (SKIP): the tier needs a server that takes 10,000 clients, and a T long enough (30 s) for polls to stay waiting while the others register. Closes the connections and publishes B + 1 messages to evict the clients.",
       "retired": false
     },
     {
@@ -1662,15 +2586,15 @@ public enum EmbeddedCatalog {
         "PO-1"
       ],
       "needs": [
-        "publish",
-        "stress"
+        "stress",
+        "publish"
       ],
-      "description": "Registers 1,000 clients and leaves a poll of each waiting on its own connection; after the settle time, publishes one message. Every one of the 1,000 polls must be answered 200 with that message within the patience (5 s), polling again after a 204 that the poll timeout explains. Notes how long the last answer took. Evicts the clients afterwards (B + 1 publishes).",
+      "description": "Registers 1,000 clients and leaves a poll of each waiting on its own connection; after the settle time, publishes one message m. Every one of the 1,000 polls must be answered 200 with m within 5 s (polling again after a 204 that the poll timeout explains and that can have raced the publish). Notes how long the last answer took after the publish began. Evicts the clients afterwards (B + 1 publishes).",
       "retired": false
     },
     {
       "id": "stress/003",
-      "title": "A publish storm from several publishers: one order for all",
+      "title": "Publish storm: one order for every client",
       "section": 20,
       "level": "MUST",
       "requirements": [
@@ -1678,11 +2602,11 @@ public enum EmbeddedCatalog {
         "DL-2"
       ],
       "needs": [
-        "publish",
         "stress",
+        "publish",
         "client-buffer>=100"
       ],
-      "description": "Registers 1,200 clients (more than one routine of the original holds), then four publishers each publish 25 messages one after another, all four at once, on their own connections. Each client then polls 100 times. Every client must receive all 100 messages exactly once; each publisher's messages in the order it published them; and every client the same sequence as every other. Needs B of at least 100 so that no client can be evicted while it lags. Evicts the clients afterwards.",
+      "description": "Registers 1,200 clients (more than one routine of the original holds, so clients in different shards are compared). Four publishers then each publish 25 messages one after another, each waiting for its previous 2xx, all four at once on their own connections (100 messages). Each client then polls 100 times. Every client must receive all 100 messages exactly once (DL-1), each publisher's messages in the order it published them, and the same sequence as every other client (DL-2). Needs B of at least 100, so that no client can be evicted while it lags. Evicts the clients afterwards.",
       "retired": false
     }
   ]

@@ -2,7 +2,8 @@
 /// need it: its requirement lines and the rows of the Appendix B case tables.
 ///
 /// Requirement lines have exactly the form
-/// `- **[TAG-n]** LEVEL: sentence` (LEVEL is MUST, SHOULD or MAY). Case rows are
+/// `- **[TAG-n]** LEVEL: sentence` (LEVEL is MUST, SHOULD or MAY), or
+/// `- **[TAG-n]** retired (LEVEL): sentence` for a retired one. Case rows are
 /// table rows of Appendix B whose first cell is a case id in backticks:
 /// `` | `slug/nnn` | title | level | requirements | needs | ``, where level is
 /// `MUST`, `SHOULD`, or `retired (MUST)` and so on for a retired case, and needs
@@ -14,13 +15,15 @@ public struct SpecDocument: Sendable, Hashable {
         /// The raw level word; a valid document only has MUST, SHOULD and MAY.
         public var levelWord: String
         public var text: String
+        /// Written as `retired (LEVEL)`.
+        public var retired: Bool
         /// The number of the `## N. Title` section the line is in, if any.
         public var section: Int?
         /// 1-based line number in the document.
         public var line: Int
 
         /// The level, when the level word is one.
-        public var level: Level? { Level(rawValue: levelWord) }
+        public var level: Catalog.Level? { Catalog.Level(rawValue: levelWord) }
     }
 
     /// A row of an Appendix B case table.
@@ -28,7 +31,7 @@ public struct SpecDocument: Sendable, Hashable {
         public var id: String
         public var title: String
         /// The level column: MUST or SHOULD, or nil when it could not be read.
-        public var level: Level?
+        public var level: Catalog.Level?
         public var retired: Bool
         public var requirements: [String]
         public var needs: [String]
@@ -85,7 +88,7 @@ public struct SpecDocument: Sendable, Hashable {
                 } else {
                     malformed.append(MalformedLine(
                         line: lineNumber, text: line,
-                        reason: "starts like a requirement but is not `- **[TAG-n]** MUST|SHOULD|MAY: sentence`"))
+                        reason: "starts like a requirement but is not `- **[TAG-n]** LEVEL: sentence` or `- **[TAG-n]** retired (LEVEL): sentence`"))
                 }
                 continue
             }
@@ -159,11 +162,16 @@ public struct SpecDocument: Sendable, Hashable {
         guard isRequirementID(id) else { return nil }
         rest = rest[close.upperBound...]
         guard let colon = rest.range(of: ": ") else { return nil }
-        let levelWord = String(rest[..<colon.lowerBound])
-        guard Level(rawValue: levelWord) != nil else { return nil }
+        var levelWord = rest[..<colon.lowerBound]
+        var retired = false
+        if levelWord.hasPrefix("retired ("), levelWord.hasSuffix(")") {
+            retired = true
+            levelWord = levelWord.dropFirst("retired (".count).dropLast()
+        }
+        guard Catalog.Level(rawValue: String(levelWord)) != nil else { return nil }
         let text = String(rest[colon.upperBound...])
         guard !text.trimmingWhitespace.isEmpty else { return nil }
-        return RequirementLine(id: id, levelWord: levelWord, text: text, section: section, line: lineNumber)
+        return RequirementLine(id: id, levelWord: String(levelWord), text: text, retired: retired, section: section, line: lineNumber)
     }
 
     static func parseCaseRow(_ line: String, line lineNumber: Int) -> CaseRow? {
@@ -188,7 +196,7 @@ public struct SpecDocument: Sendable, Hashable {
         return CaseRow(
             id: id,
             title: String(cells[1]),
-            level: Level(rawValue: String(levelCell)),
+            level: Catalog.Level(rawValue: String(levelCell)),
             retired: retired,
             requirements: list(cells[3]),
             needs: list(cells[4]),

@@ -17,7 +17,7 @@ struct ValidatorMutationTests {
         catalog = try Catalog.decode(from: try Data(contentsOf: root.appendingPathComponent("catalog.json")))
     }
 
-    private func kinds(markdown: String? = nil, catalog: Catalog? = nil, registry: [String]? = nil) -> Set<Problem.Kind> {
+    private func kinds(markdown: String? = nil, catalog: Catalog? = nil, registry: [String]? = nil) -> Set<CatalogValidator.Problem.Kind> {
         Set(CatalogValidator.validate(markdown: markdown ?? self.markdown, catalog: catalog ?? self.catalog, registry: registry).map(\.kind))
     }
 
@@ -170,7 +170,7 @@ struct ValidatorMutationTests {
 
     @Test("Registry: unknown id, retired id, missing case, duplicate")
     func registry() throws {
-        let all = catalog.activeCases.map(\.id)
+        let all = catalog.activeCases(on: .server).map(\.id)
         #expect(kinds(registry: all + ["poll/999"]).contains(.registryUnknownCase))
         #expect(kinds(registry: Array(all.dropLast())).contains(.registryMissingCase))
         #expect(kinds(registry: all + [all[0]]).contains(.registryUnknownCase))
@@ -179,6 +179,145 @@ struct ValidatorMutationTests {
         retired.cases[try caseIndex("poll/001")].retired = true
         let found = CatalogValidator.validate(markdown: markdown, catalog: retired, registry: all)
         #expect(found.contains { $0.kind == .registryUnknownCase && $0.message.contains("retired") })
+    }
+
+    @Test("Registries hold one side each: a client case in the server registry, a server case in the client registry")
+    func registrySides() throws {
+        let server = catalog.activeCases(on: .server).map(\.id)
+        let client = catalog.activeCases(on: .client).map(\.id)
+        #expect(!client.isEmpty && client.allSatisfy { $0.hasPrefix("client/") })
+        #expect(CatalogValidator.validate(markdown: markdown, catalog: catalog, registry: server, clientRegistry: client).isEmpty)
+
+        let mixed = CatalogValidator.validate(markdown: markdown, catalog: catalog, registry: server + [client[0]])
+        #expect(mixed.contains { $0.kind == .registryUnknownCase && $0.message.contains(client[0]) && $0.message.contains("server case") })
+        let reverse = CatalogValidator.validate(markdown: markdown, catalog: catalog, clientRegistry: client + [server[0]])
+        #expect(reverse.contains { $0.kind == .registryUnknownCase && $0.message.contains(server[0]) })
+        let short = CatalogValidator.validate(markdown: markdown, catalog: catalog, clientRegistry: Array(client.dropFirst()))
+        #expect(short.map(\.kind) == [.registryMissingCase])
+    }
+
+    @Test("An active case citing a retired requirement")
+    func retiredRequirementCited() throws {
+        var mutated = catalog
+        mutated.cases[try caseIndex("buffer/004")].requirements = ["BU-3", "BU-6"]
+        let found = CatalogValidator.validate(markdown: markdown, catalog: mutated)
+        #expect(found.contains { $0.kind == .retiredRequirementCited && $0.message.contains("BU-6") })
+        // BU-7 is still covered by buffer/005 and disconnect/003, so besides the stale
+        // Appendix B row that is the only problem.
+        #expect(Set(found.map(\.kind)) == [.retiredRequirementCited, .caseDiffers])
+
+        // A retired case may keep citing the retired requirement it checked.
+        #expect(catalog.case("handshake/007")?.retired == true)
+        #expect(catalog.case("handshake/007")?.requirements == ["HS-4"])
+    }
+
+    @Test("Retirement must agree between markdown and catalog")
+    func retirementDiffers() throws {
+        var active = catalog
+        let index = try #require(active.requirements.firstIndex { $0.id == "HS-4" })
+        active.requirements[index].retired = false
+        let found = CatalogValidator.validate(markdown: markdown, catalog: active)
+        #expect(found.contains { $0.kind == .requirementDiffers && $0.message.contains("HS-4") && $0.message.contains("retired in the markdown") })
+
+        let line = try #require(markdown.split(separator: "\n").first { $0.hasPrefix("- **[HS-4]**") })
+        let unretired = markdown.replacingOccurrences(of: String(line), with: line.replacingOccurrences(of: "retired (SHOULD)", with: "SHOULD"))
+        #expect(kinds(markdown: unretired).contains(.requirementDiffers))
+    }
+
+    @Test("A retired requirement that the text never explains")
+    func retiredWithoutNote() {
+        // Keep PO-4's own line; drop every other line that mentions PO-4.
+        let text = markdown.split(separator: "\n", omittingEmptySubsequences: false)
+            .filter { $0.hasPrefix("- **[PO-4]**") || !$0.contains("PO-4") }.joined(separator: "\n")
+        let found = CatalogValidator.validate(markdown: text, catalog: catalog)
+        #expect(found.map(\.kind) == [.retiredWithoutNote])
+        #expect(found.first?.message.contains("PO-4") == true)
+    }
+
+    @Test("Client cases cite client requirements only, server cases server requirements only")
+    func sideMismatch() throws {
+        var clientCitesServer = catalog
+        clientCitesServer.cases[try caseIndex("client/001")].requirements.append("TR-2")
+        #expect(CatalogValidator.validate(markdown: markdown, catalog: clientCitesServer)
+            .contains { $0.kind == .sideMismatch && $0.message.contains("client/001") && $0.message.contains("TR-2") })
+
+        var serverCitesClient = catalog
+        serverCitesClient.cases[try caseIndex("poll/001")].requirements.append("CL-1")
+        #expect(CatalogValidator.validate(markdown: markdown, catalog: serverCitesClient)
+            .contains { $0.kind == .sideMismatch && $0.message.contains("poll/001") })
+    }
+
+    @Test("Every CL MUST and SHOULD needs a client case; a server case citing it does not count")
+    func clientCoverage() throws {
+        // CL-14 (report a gap) is checked by client/011 only.
+        var mutated = catalog
+        mutated.cases[try caseIndex("client/011")].retired = true
+        #expect(CatalogValidator.validate(markdown: markdown, catalog: mutated)
+            .contains { $0.kind == .uncoveredRequirement && $0.message.contains("CL-14") && $0.message.contains("client case") })
+
+        mutated.cases[try caseIndex("transport/004")].requirements.append("CL-14")
+        let found = CatalogValidator.validate(markdown: markdown, catalog: mutated)
+        #expect(found.contains { $0.kind == .uncoveredRequirement && $0.message.contains("CL-14") })
+        #expect(found.contains { $0.kind == .sideMismatch })
+
+        // A MUST one too: CL-24 (ack=0 after registering again) is client/018's alone.
+        var must = catalog
+        must.cases[try caseIndex("client/018")].retired = true
+        #expect(CatalogValidator.validate(markdown: markdown, catalog: must)
+            .contains { $0.kind == .uncoveredRequirement && $0.message.contains("CL-24") })
+    }
+
+    @Test("A client case may need only what a client under test can have")
+    func misplacedNeed() throws {
+        var mutated = catalog
+        mutated.cases[try caseIndex("client/001")].needs.append(.publish)
+        #expect(kinds(catalog: mutated).contains(.misplacedNeed))
+
+        var fine = catalog
+        fine.cases[try caseIndex("client/001")].needs.append(.ack)
+        #expect(!kinds(catalog: fine).contains(.misplacedNeed))
+        // A server case may need ack too.
+        #expect(catalog.case("ack/001")?.needs.contains(.ack) == true)
+    }
+
+    @Test("Needs decode into typed values, client-buffer>=N included")
+    func typedNeeds() throws {
+        #expect(Catalog.Need(rawValue: "ack") == .ack)
+        #expect(Catalog.Need(rawValue: "stress") == .stress)
+        #expect(Catalog.Need(rawValue: "client-buffer") == .clientBuffer)
+        #expect(Catalog.Need(rawValue: "client-buffer>=20") == .clientBufferAtLeast(20))
+        #expect(Catalog.Need.clientBufferAtLeast(20).rawValue == "client-buffer>=20")
+        for bad in ["client-buffer>=0", "client-buffer>=", "client-buffer>=07", "client-buffer>=x", "client-buffer>=-1",
+                    "client-buffer>= 2", "client-buffer>=99999999999999999999999", "Ack"] {
+            #expect(!Catalog.Need(rawValue: bad).isKnown, "\(bad)")
+        }
+        // The real catalog uses the parameterised form, and it survives a round trip through JSON.
+        let needs = catalog.cases.flatMap(\.needs)
+        #expect(needs.contains(.clientBufferAtLeast(20)))
+        #expect(needs.contains(.stress) && needs.contains(.ack))
+        let encoded = try JSONEncoder().encode(needs)
+        #expect(try JSONDecoder().decode([Catalog.Need].self, from: encoded) == needs)
+
+        var mutated = catalog
+        mutated.cases[try caseIndex("delivery/009")].needs = [.publish, .unknown("client-buffer>=0")]
+        #expect(kinds(catalog: mutated).contains(.unknownNeed))
+    }
+
+    @Test("A requirement's level is the strongest keyword of its sentence")
+    func requirementLevelWord() throws {
+        // CL-21 once carried a MUST NOT inside a SHOULD requirement.
+        var mutated = catalog
+        let index = try #require(mutated.requirements.firstIndex { $0.id == "CL-21" })
+        mutated.requirements[index].text += " It MUST NOT require any member."
+        #expect(CatalogValidator.validate(markdown: markdown, catalog: mutated)
+            .contains { $0.kind == .requirementLevelWord && $0.message.contains("CL-21") })
+
+        var none = catalog
+        none.requirements[index].text = "A client uses the advertised settings."
+        #expect(kinds(catalog: none).contains(.requirementLevelWord))
+        // Lowercase words and words inside others do not count.
+        #expect(CatalogValidator.strongestKeyword(in: "It may, and MAYBE should.") == nil)
+        #expect(CatalogValidator.strongestKeyword(in: "It MAY; it is RECOMMENDED.") == .should)
     }
 
     @Test("A malformed requirement line is reported")
@@ -197,6 +336,8 @@ struct SpecDocumentTests {
             - **[HS-1]** MUST: A sentence with `code` and: a colon.
             - **[HS-2]** SHOULD: Another.
             - **[HS-3** MUST: broken
+            - **[HS-4]** retired (SHOULD): Withdrawn.
+            - **[HS-5]** retired SHOULD: not the form.
             ## Appendix B. Case catalog
             | id | title | level | requirements | needs |
             |----|-------|-------|--------------|-------|
@@ -204,17 +345,20 @@ struct SpecDocumentTests {
             | `handshake/002` | Old | retired (SHOULD) | HS-2 | — |
             """
         let document = SpecDocument(markdown: text)
-        #expect(document.requirements.map(\.id) == ["HS-1", "HS-2"])
+        #expect(document.requirements.map(\.id) == ["HS-1", "HS-2", "HS-4"])
+        #expect(document.requirements[2].retired && document.requirements[2].level == .should)
+        #expect(!document.requirements[0].retired)
         #expect(document.requirements[0].text == "A sentence with `code` and: a colon.")
         #expect(document.requirements[0].section == 5)
         #expect(document.requirements[1].level == .should)
-        #expect(document.malformed.count == 1)
+        #expect(document.malformed.count == 2)
         #expect(document.caseRows.count == 2)
         #expect(document.caseRows[0].needs == ["publish", "client-buffer"])
         #expect(document.caseRows[0].level == .must && !document.caseRows[0].retired)
         #expect(document.caseRows[1].retired && document.caseRows[1].level == .should)
         #expect(document.caseRows[1].needs.isEmpty)
-        #expect(document.citations.map(\.id) == ["HS-3", "HS-1", "HS-2"]) // HS-3 from the malformed line
+        // HS-3 and HS-5 from the malformed lines.
+        #expect(document.citations.map(\.id) == ["HS-3", "HS-5", "HS-1", "HS-2"])
         #expect(SpecDocument.requirementIDs(in: "see TR-1, (HS-12) and UTF-8, XHS-1, HS-1a, RFC-9110") == ["TR-1", "HS-12"])
     }
 }

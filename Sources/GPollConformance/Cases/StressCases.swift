@@ -89,6 +89,11 @@ enum StressCases {
         ConformanceCase("stress/001", scheduling: .exclusive, estimate: { _ in .seconds(10) }) { ctx in
             let count = 10_000
             let clients = try await registerWaiting(ctx, count: count, requirement: "HS-1")
+            let distinct = Set(clients.map(\.0.description)).count
+            if distinct != count {
+                try await evict(ctx, clients)
+                throw ctx.fail("ID-2", expected: "\(count) distinct ids", actual: "\(distinct) distinct ids")
+            }
             let m = ctx.message()
             try await ctx.publish(m)
             let wrong = try await collect(ctx, clients, expecting: m, within: ctx.patience * 4)
