@@ -134,6 +134,30 @@ public enum EmbeddedCatalog {
       "text": "Every response of a gpoll endpoint (handshake, message, 204, 404, 400, 414, 503) SHOULD carry the header `Cache-Control: no-store`."
     },
     {
+      "id": "TR-7",
+      "section": 3,
+      "level": "SHOULD",
+      "text": "HEAD answered 405 with `Allow: GET`, no client registered (HEAD handshake)."
+    },
+    {
+      "id": "TR-8",
+      "section": 3,
+      "level": "SHOULD",
+      "text": "Message answers carry `Content-Type: application/octet-stream` and `X-Content-Type-Options: nosniff`."
+    },
+    {
+      "id": "TR-9",
+      "section": 3,
+      "level": "MUST",
+      "text": "No Content-Encoding unless Accept-Encoding allows it; Range ignored (200 with the whole message, never 206)."
+    },
+    {
+      "id": "TR-10",
+      "section": 3,
+      "level": "MAY",
+      "text": "A server MAY refuse a request body over its limit with 413 (closing the connection), instead of reading it."
+    },
+    {
       "id": "PA-1",
       "section": 4,
       "level": "MUST",
@@ -374,6 +398,12 @@ public enum EmbeddedCatalog {
       "text": "A server MAY refuse at publish time a message longer than 64 KiB, for example with 413, and MAY accept longer ones."
     },
     {
+      "id": "DL-8",
+      "section": 10,
+      "level": "MUST",
+      "text": "A message is opaque: bodies such as `quit`, `clean`, `close` (with or without a suffix), HTTP-looking text, JSON, NUL bytes or CRLF CRLF are delivered as ordinary messages and change nothing else on the server."
+    },
+    {
       "id": "CP-1",
       "section": 11,
       "level": "MUST",
@@ -603,6 +633,87 @@ public enum EmbeddedCatalog {
       "retired": false
     },
     {
+      "id": "transport/007",
+      "title": "HEAD is refused with 405 and Allow: GET",
+      "section": 3,
+      "level": "SHOULD",
+      "requirements": [
+        "TR-7"
+      ],
+      "needs": [],
+      "description": "Sends HEAD with client-id=0; expects 405 with an Allow header naming GET. Unless the server closes the connection, then sends a handshake on it and expects a handshake answer (a body sent with the HEAD answer would spoil it, TR-1).",
+      "retired": false
+    },
+    {
+      "id": "transport/008",
+      "title": "A chunked request body is ignored",
+      "section": 3,
+      "level": "MUST",
+      "requirements": [
+        "TR-5"
+      ],
+      "needs": [
+        "publish"
+      ],
+      "description": "Sends a handshake whose body is chunked (`Transfer-Encoding: chunked`) and expects a handshake answer; publishes m and polls with a chunked body `client-id=0` on the same connection, expecting m; then a handshake on that connection still answers 200.",
+      "retired": false
+    },
+    {
+      "id": "transport/009",
+      "title": "A 1 MiB request body is ignored or refused",
+      "section": 3,
+      "level": "MUST",
+      "requirements": [
+        "TR-5",
+        "RL-6"
+      ],
+      "needs": [
+        "publish"
+      ],
+      "description": "Registers client A and lets a poll wait. Sends a handshake with a 1 MiB body (Content-Length) on another connection; expects a handshake answer or 413 (TR-10; a connection closed without an answer is left to what follows), never a 5xx. Publishes m; expects A's poll to answer m, and a handshake on a new connection to answer 200.",
+      "retired": false
+    },
+    {
+      "id": "transport/010",
+      "title": "Cache-Control: no-store on 400 and 414",
+      "section": 3,
+      "level": "SHOULD",
+      "requirements": [
+        "TR-6"
+      ],
+      "needs": [],
+      "description": "Sends client-id=%zz and a 70,000-byte request target; when the answers are 400 and 414, expects each to carry Cache-Control with the no-store directive (other answers are judged by param/005 and limits/004).",
+      "retired": false
+    },
+    {
+      "id": "transport/011",
+      "title": "Message answers are application/octet-stream with nosniff",
+      "section": 3,
+      "level": "SHOULD",
+      "requirements": [
+        "TR-8"
+      ],
+      "needs": [
+        "publish"
+      ],
+      "description": "Registers a client; publishes a plain message, then one starting with `<html>`, polling after each; expects each answer to carry Content-Type application/octet-stream and X-Content-Type-Options: nosniff.",
+      "retired": false
+    },
+    {
+      "id": "transport/012",
+      "title": "No unasked Content-Encoding; Range is ignored",
+      "section": 3,
+      "level": "MUST",
+      "requirements": [
+        "TR-9"
+      ],
+      "needs": [
+        "publish"
+      ],
+      "description": "Registers a client; publishes a compressible 2 KB text and polls without Accept-Encoding, expecting 200 with no Content-Encoding and the exact bytes; publishes m and polls with `Range: bytes=0-0`, expecting 200 (not 206) with the whole of m.",
+      "retired": false
+    },
+    {
       "id": "param/001",
       "title": "`%24` works as `$`",
       "section": 4,
@@ -725,6 +836,20 @@ public enum EmbeddedCatalog {
         "publish"
       ],
       "description": "Registers client A and publishes m1, m2. Expects handshakes for `?Client-Id=<A>`, `?client-idx=<A>`, `?x=1;client-id=<A>` and `?client-id&client-id=<A>`. Then expects m1 for `?x=1&&client-id=<A>&y` and m2 for `?client%2Did=<A>`.",
+      "retired": false
+    },
+    {
+      "id": "param/010",
+      "title": "An invalid escape before a valid id is not a poll",
+      "section": 4,
+      "level": "MUST",
+      "requirements": [
+        "PA-4"
+      ],
+      "needs": [
+        "publish"
+      ],
+      "description": "Registers client A and publishes m. Sends `?client-id=%zz&client-id=<A>`; expects an answer that is no 5xx and does not carry m (the original dropped the bad item and polled A). Then polls A and expects m.",
       "retired": false
     },
     {
@@ -1293,6 +1418,51 @@ public enum EmbeddedCatalog {
       "retired": false
     },
     {
+      "id": "delivery/009",
+      "title": "One order for all clients under concurrent publishers",
+      "section": 10,
+      "level": "MUST",
+      "requirements": [
+        "DL-2",
+        "DL-1"
+      ],
+      "needs": [
+        "publish",
+        "client-buffer>=2"
+      ],
+      "description": "Registers 4 clients, each keeping a poll waiting (polling again after every answer). In 20 rounds, min(3, B) publishers publish one message each at the same time, on their own connections; a round starts when every client has had every message of the one before. Expects every client to receive every message once, rounds in order, and all clients the same order. Needs B >= 2: a round's messages may all reach a client between an answer and its next poll.",
+      "retired": false
+    },
+    {
+      "id": "delivery/010",
+      "title": "The handshake is the boundary",
+      "section": 10,
+      "level": "MUST",
+      "requirements": [
+        "DL-3",
+        "DL-1"
+      ],
+      "needs": [
+        "publish"
+      ],
+      "description": "Five times: publishes b, sends a handshake as soon as the publish is answered, publishes a, polls the new client; expects a (never b), and no further message within the settle time.",
+      "retired": false
+    },
+    {
+      "id": "delivery/011",
+      "title": "Control words and HTTP-looking messages are ordinary messages",
+      "section": 10,
+      "level": "MUST",
+      "requirements": [
+        "DL-8"
+      ],
+      "needs": [
+        "publish"
+      ],
+      "description": "Registers a client and, for each message in turn, lets a poll wait and publishes it: `quit`, `clean`, `close` (bare, with a random suffix, with a line end), an HTTP request and an HTTP response, a handshake-like JSON object, CRLF CRLF, NUL bytes; expects each delivered byte for byte. Then a handshake on a new connection answers 200. A publish that gets no answer while the endpoint stops serving is a FAIL.",
+      "retired": false
+    },
+    {
       "id": "concurrent/001",
       "title": "Two polls on one id: no message twice",
       "section": 11,
@@ -1517,6 +1687,20 @@ public enum EmbeddedCatalog {
         "max-clients"
       ],
       "description": "Registers a client A, then handshakes until max-clients + 1 handshakes were sent or one is refused; publishes m; expects A's poll to answer m. Evicts its clients afterwards with B + 1 publishes.",
+      "retired": false
+    },
+    {
+      "id": "limits/009",
+      "title": "A slow request head delays no one",
+      "section": 14,
+      "level": "MUST",
+      "requirements": [
+        "RL-6"
+      ],
+      "needs": [
+        "publish"
+      ],
+      "description": "Registers client A and lets a poll wait. On another connection sends a request line, then its headers one byte every 200 ms. Meanwhile expects a handshake on a new connection to be answered at once, and, after publishing m, A's poll to answer m. The slow connection is closed when the case ends.",
       "retired": false
     },
     {

@@ -22,4 +22,9 @@ enum FakeDefect: String, CaseIterable, Sendable {
     // Security and harness
     case leaksIDs, publishViaPoll, publishIgnoresToken, asyncPublish, publishToAllEndpoints, formDecodesPublishBody
     case plainHTTPBeyondLoopback
+    // gpoll/1.1 cases in the sections of gpoll/1: HEAD, request bodies, response headers
+    case headWithoutAllow, rejectsChunkedBody, bigBody500, noCacheControlOnErrors, noNosniff, sniffsContentType
+    case gzipsUnasked, honoursRange
+    // ... the client-id parameter, delivery and limits
+    case badEscapeItemSkipped, fanOutRaces, lateSubscription, controlWords, crashesOnQuit, blocksOnSlowHeaders
 }
