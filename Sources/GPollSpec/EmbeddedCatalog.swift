@@ -641,7 +641,7 @@ public enum EmbeddedCatalog {
         "TR-7"
       ],
       "needs": [],
-      "description": "Sends HEAD with client-id=0; expects 405 with an Allow header naming GET. Unless the server closes the connection, then sends a handshake on it and expects a handshake answer (a body sent with the HEAD answer would spoil it, TR-1).",
+      "description": "Sends HEAD with client-id=0; expects 405 with an Allow header naming GET, and nothing after it on the connection (a body on a HEAD answer breaks the framing, TR-1). Unless the server closes the connection, a handshake on it then gets a handshake answer.",
       "retired": false
     },
     {

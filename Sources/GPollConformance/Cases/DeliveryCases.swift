@@ -175,7 +175,7 @@ enum ConcurrentCases {
 extension DeliveryCases {
     static let gpoll11: [ConformanceCase] = [
         ConformanceCase("delivery/009", estimate: { _ in .seconds(1) }) { ctx in try await oneOrderForAll(ctx) },
-        ConformanceCase("delivery/010") { ctx in
+        ConformanceCase("delivery/010", estimate: { $0.settle * 5 + .milliseconds(100) }) { ctx in
             for round in 1...5 {
                 // Connected first, so that the handshake follows the publish answer at once.
                 let c = try await ctx.connect()
