@@ -934,7 +934,7 @@ public enum EmbeddedCatalog {
         "TR-7"
       ],
       "needs": [],
-      "description": "On a new connection sends `HEAD <path>?client-id=0 HTTP/1.1` with Host. Expects 405 at once with an `Allow` header whose comma-separated list names GET, and no body (a HEAD answer never has one). Any other status (a 200 handshake answer included) gives the warning.",
+      "description": "Sends HEAD with client-id=0; expects 405 with an Allow header naming GET, and nothing after it on the connection (a body on a HEAD answer breaks the framing, TR-1). Unless the server closes the connection, a handshake on it then gets a handshake answer.",
       "retired": false
     },
     {
@@ -948,7 +948,7 @@ public enum EmbeddedCatalog {
       "needs": [
         "publish"
       ],
-      "description": "On one connection sends the handshake `GET <path>?client-id=0` with `Transfer-Encoding: chunked` and the body `7` CRLF `client-` CRLF `0` CRLF CRLF (a chunked body naming another client-id); expects a handshake 200 with a new id A. Publishes m, then sends `GET <path>?client-id=<A>` with a chunked body `client-id=0`; expects 200 with m at once, and the connection still usable for a further handshake. A 400, a 5xx, or a request read as its body fails.",
+      "description": "Sends a handshake whose body is chunked (`Transfer-Encoding: chunked`) and expects a handshake answer; publishes m and polls with a chunked body `client-id=0` on the same connection, expecting m; then a handshake on that connection still answers 200.",
       "retired": false
     },
     {
@@ -960,8 +960,10 @@ public enum EmbeddedCatalog {
         "TR-5",
         "RL-6"
       ],
-      "needs": [],
-      "description": "On connection c1 sends a handshake `GET <path>?client-id=0` with `Content-Length: 1048576` and 1 MiB of the byte `a`, written as fast as the server reads it. Expects either a handshake 200 (the body ignored) or 413 followed by the close of c1; never a 5xx, no answer within the per-case limit, or a crash. Meanwhile and afterwards, a handshake on a new connection c2 must be answered 200 at once.",
+      "needs": [
+        "publish"
+      ],
+      "description": "Registers client A and lets a poll wait. Sends a handshake with a 1 MiB body (Content-Length) on another connection; expects a handshake answer or 413 (TR-10; a connection closed without an answer is left to what follows), never a 5xx. Publishes m; expects A's poll to answer m, and a handshake on a new connection to answer 200.",
       "retired": false
     },
     {
@@ -973,7 +975,7 @@ public enum EmbeddedCatalog {
         "TR-6"
       ],
       "needs": [],
-      "description": "On new connections sends `GET <path>?client-id=%zz` and a GET whose request target is 70,000 bytes long (the query `client-id=0&pad=` followed by `a` bytes). For each answer that is 400 or 414 expects `Cache-Control` to include `no-store`; an answer of another status is not judged here (param/005 and limits/004 judge the status).",
+      "description": "Sends client-id=%zz and a 70,000-byte request target; when the answers are 400 and 414, expects each to carry Cache-Control with the no-store directive (other answers are judged by param/005 and limits/004).",
       "retired": false
     },
     {
@@ -987,7 +989,7 @@ public enum EmbeddedCatalog {
       "needs": [
         "publish"
       ],
-      "description": "Registers a client, publishes the message `<html><body>` followed by the case's marker, then a plain marker message, and polls twice. Expects both 200 answers to carry `Content-Type: application/octet-stream` (parameters allowed) and `X-Content-Type-Options: nosniff`.",
+      "description": "Registers a client; publishes a plain message, then one starting with `<html>`, polling after each; expects each answer to carry Content-Type application/octet-stream and X-Content-Type-Options: nosniff.",
       "retired": false
     },
     {
@@ -1001,7 +1003,7 @@ public enum EmbeddedCatalog {
       "needs": [
         "publish"
       ],
-      "description": "Registers a client and publishes two messages of 2,000 bytes each (the marker repeated). Polls with no Accept-Encoding header and expects 200 without Content-Encoding and with the first message byte for byte. Polls again with `Range: bytes=0-0` and expects 200 (not 206) with the whole second message and no Content-Range.",
+      "description": "Registers a client; publishes a compressible 2 KB text and polls without Accept-Encoding, expecting 200 with no Content-Encoding and the exact bytes; publishes m and polls with `Range: bytes=0-0`, expecting 200 (not 206) with the whole of m.",
       "retired": false
     },
     {
@@ -1156,7 +1158,7 @@ public enum EmbeddedCatalog {
       "needs": [
         "publish"
       ],
-      "description": "Registers client A and publishes m. On a new connection sends `GET <path>?client-id=%zz&client-id=<A>`: expects an answer within 1 s plus the round trip that is not 5xx and not 200 with body m (400, 404 or a handshake 200 pass). Then polls A correctly and expects 200 with m at once. Fails on a 5xx, on no answer, or when m went to the mangled request.",
+      "description": "Registers client A and publishes m. Sends `?client-id=%zz&client-id=<A>`; expects an answer that is no 5xx and does not carry m (the original dropped the bad item and polled A). Then polls A and expects m.",
       "retired": false
     },
     {
@@ -1766,13 +1768,14 @@ public enum EmbeddedCatalog {
       "section": 10,
       "level": "MUST",
       "requirements": [
-        "DL-2"
+        "DL-2",
+        "DL-1"
       ],
       "needs": [
         "publish",
-        "client-buffer>=20"
+        "client-buffer>=2"
       ],
-      "description": "Registers three clients; then four publishers publish five messages each at the same time (20 messages, each with its own marker; each publisher waits for its previous publish's 2xx). Polls every client until it has all 20. Expects each client to receive all 20 exactly once, and the three clients to receive them in one and the same order.",
+      "description": "Registers 4 clients, each keeping a poll waiting (polling again after every answer). In 20 rounds, min(3, B) publishers publish one message each at the same time, on their own connections; a round starts when every client has had every message of the one before. Expects every client to receive every message once, rounds in order, and all clients the same order. Needs B >= 2: a round's messages may all reach a client between an answer and its next poll.",
       "retired": false
     },
     {
@@ -1787,7 +1790,7 @@ public enum EmbeddedCatalog {
       "needs": [
         "publish"
       ],
-      "description": "Publishes 50 messages b1..b50 and waits for each 2xx; then registers client A (the handshake is sent after the last publish was answered). Then publishes a1 after A's handshake answer was received. Polls A: expects a1 first and only a1 (no bi ever, watched for the settle time after a1), then nothing further.",
+      "description": "Five times: publishes b, sends a handshake as soon as the publish is answered, publishes a, polls the new client; expects a (never b), and no further message within the settle time.",
       "retired": false
     },
     {
@@ -1801,7 +1804,7 @@ public enum EmbeddedCatalog {
       "needs": [
         "publish"
       ],
-      "description": "Registers a client and publishes, in order, the messages `quit`, `clean`, `close`, `quit` + marker, `clean` + marker, `close` + marker, `HTTP/1.1 200 OK` CRLF `Content-Length: 0` CRLF CRLF, `{\"client-id\":\"0$x\"}`, the bytes 00 71 00, and `a` CRLF CRLF `b`, each answered 2xx. Polls and expects all ten, byte for byte, in order. Then a new handshake must be answered 200 and its client must receive a further message: the server still serves.",
+      "description": "Registers a client and, for each message in turn, lets a poll wait and publishes it: `quit`, `clean`, `close` (bare, with a random suffix, with a line end), an HTTP request and an HTTP response, a handshake-like JSON object, CRLF CRLF, NUL bytes; expects each delivered byte for byte. Then a handshake on a new connection answers 200. A publish that gets no answer while the endpoint stops serving is a FAIL.",
       "retired": false
     },
     {
@@ -2042,7 +2045,7 @@ public enum EmbeddedCatalog {
       "needs": [
         "publish"
       ],
-      "description": "Opens a connection and writes a handshake request one byte every 200 ms. Meanwhile, on other connections, registers client A, starts a poll of A, publishes m and expects A's poll to get m, and a further handshake to be answered, each at once. The slow connection may get any answer or be closed.",
+      "description": "Registers client A and lets a poll wait. On another connection sends a request line, then its headers one byte every 200 ms. Meanwhile expects a handshake on a new connection to be answered at once, and, after publishing m, A's poll to answer m. The slow connection is closed when the case ends.",
       "retired": false
     },
     {

@@ -86,5 +86,20 @@ enum DefectTable {
         "stress/001": [.losesRegistrations],
         "stress/002": [.broadcastsToFirst10],
         "stress/003": [.shardsReorder],
+    ].merging(gpoll11) { $1 }
+
+    /// gpoll/1.1 cases in the sections of gpoll/1.
+    static let gpoll11: [String: [FakeDefect]] = [
+        "transport/007": [.headWithoutAllow, .headConsumes],
+        "transport/008": [.rejectsChunkedBody],
+        "transport/009": [.bigBody500],
+        "transport/010": [.noCacheControlOnErrors, .noCacheControl],
+        "transport/011": [.noNosniff, .sniffsContentType],
+        "transport/012": [.gzipsUnasked, .honoursRange],
+        "param/010": [.badEscapeItemSkipped, .lastClientIDWins],
+        "delivery/009": [.fanOutRaces],
+        "delivery/010": [.lateSubscription, .asyncPublish],
+        "delivery/011": [.controlWords, .crashesOnQuit],
+        "limits/009": [.blocksOnSlowHeaders],
     ]
 }

@@ -29,4 +29,9 @@ enum FakeDefect: String, CaseIterable, Sendable {
     /// Clients from the 1,001st on (another routine of the original's) get each two
     /// messages in swapped order, as the original's unsynchronised routines can.
     case shardsReorder
+    // gpoll/1.1 cases in the sections of gpoll/1: HEAD, request bodies, response headers
+    case headWithoutAllow, rejectsChunkedBody, bigBody500, noCacheControlOnErrors, noNosniff, sniffsContentType
+    case gzipsUnasked, honoursRange
+    // ... the client-id parameter, delivery and limits
+    case badEscapeItemSkipped, fanOutRaces, lateSubscription, controlWords, crashesOnQuit, blocksOnSlowHeaders
 }

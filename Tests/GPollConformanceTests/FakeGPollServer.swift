@@ -25,6 +25,13 @@ final class FakeGPollServer: @unchecked Sendable {
     var connections: [ObjectIdentifier: any Channel] = [:]
     var uuidCounter: UInt64 = 0
     private(set) var port = 0
+    /// fanOutRaces: the message held back for a client, by client.
+    var heldForRace: [ObjectIdentifier: (FakeClient, FakeEndpoint, [UInt8])] = [:]
+    var racing = false
+    /// blocksOnSlowHeaders: connections with part of a request head, and the requests
+    /// waiting for those heads to complete.
+    var midHead: Set<ObjectIdentifier> = []
+    var parked: [(FakeHandler, HTTPRequestHead, [UInt8])] = []
 
     init(_ config: Config = Config()) { self.config = config }
     convenience init(defects: Set<FakeDefect>) { self.init(Config(defects: defects)) }
@@ -37,8 +44,12 @@ final class FakeGPollServer: @unchecked Sendable {
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    let handler = FakeHandler(server: self)
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(withPipeliningAssistance: false, withErrorHandling: false)
-                    try channel.pipeline.syncOperations.addHandler(FakeHandler(server: self))
+                    try channel.pipeline.syncOperations.addHandler(handler)
+                    if self.has(.blocksOnSlowHeaders) {
+                        try channel.pipeline.syncOperations.addHandler(ByteArrivalSpy(handler), position: .first)
+                    }
                 }
             }
             .bind(host: config.bindHost, port: 0).get()
@@ -94,6 +105,7 @@ final class FakeGPollServer: @unchecked Sendable {
     }
 
     func publish(_ message: [UInt8], to path: String) {
+        if actsOnControlWord(message, at: path) { return }
         var message = message
         if has(.truncatesLargeMessages) { message = Array(message.prefix(60_000)) }
         if has(.textMessages) { message = Array(String(decoding: message, as: UTF8.self).utf8) }
@@ -109,6 +121,8 @@ final class FakeGPollServer: @unchecked Sendable {
     }
 
     func offer(_ message: [UInt8], to client: FakeClient, in endpoint: FakeEndpoint) {
+        if has(.lateSubscription) && NIODeadline.now() < client.liveAt { return }
+        if has(.fanOutRaces) && !racing && client.serial % 2 == 1 { return race(message, to: client, in: endpoint) }
         if has(.shardsReorder) && client.serial >= 1000 {
             guard let held = client.held else {
                 client.held = message
@@ -193,4 +207,45 @@ final class FakeClient {
         self.liveAt = liveAt
     }
     var id: String { "\(routine)$\(uuid)" }
+}
+
+// MARK: - gpoll/1.1 defects: control words, racing fan-out
+
+extension FakeGPollServer {
+    /// controlWords: the original drives its routines through the message channel, so a
+    /// message that is exactly `quit`, `clean` or `close` is taken as a command: it is not
+    /// delivered and the routine's clients are gone. crashesOnQuit: the process dies.
+    func actsOnControlWord(_ message: [UInt8], at path: String) -> Bool {
+        guard ["quit", "clean", "close"].contains(String(decoding: message, as: UTF8.self)) else { return false }
+        if has(.crashesOnQuit) {
+            channel?.close(promise: nil)
+            closeEveryone()
+            return true
+        }
+        guard has(.controlWords), let endpoint = endpoints[path] else { return false }
+        for client in Array(endpoint.clients.values) { evict(client, from: endpoint) }
+        return true
+    }
+
+    /// fanOutRaces: every client's copy travels on a path of its own, and on an odd
+    /// client's path a message waits 50 ms, so that one published meanwhile overtakes it.
+    func race(_ message: [UInt8], to client: FakeClient, in endpoint: FakeEndpoint) {
+        let key = ObjectIdentifier(client)
+        if let (_, _, held) = heldForRace.removeValue(forKey: key) {
+            offerUnraced(message, to: client, in: endpoint)
+            offerUnraced(held, to: client, in: endpoint)
+            return
+        }
+        heldForRace[key] = (client, endpoint, message)
+        loop.assumeIsolated().scheduleTask(in: .milliseconds(50)) { [self] in
+            guard let (client, endpoint, held) = heldForRace.removeValue(forKey: key) else { return }
+            offerUnraced(held, to: client, in: endpoint)
+        }
+    }
+
+    private func offerUnraced(_ message: [UInt8], to client: FakeClient, in endpoint: FakeEndpoint) {
+        racing = true
+        offer(message, to: client, in: endpoint)
+        racing = false
+    }
 }

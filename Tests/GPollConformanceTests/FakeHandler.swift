@@ -18,6 +18,8 @@ final class FakeHandler: ChannelInboundHandler, @unchecked Sendable {
     private var open = true
     /// The endpoint this connection last spoke to (a publish URL counts as its endpoint).
     private var endpointPath = "/poll"
+    /// Between a request's head and its end (blocksOnSlowHeaders tells heads from bodies by it).
+    private var inRequest = false
 
     init(server: FakeGPollServer) { self.server = server }
     private func has(_ d: FakeDefect) -> Bool { server.has(d) }
@@ -31,6 +33,7 @@ final class FakeHandler: ChannelInboundHandler, @unchecked Sendable {
     func channelInactive(context: ChannelHandlerContext) {
         open = false
         server.connections[ObjectIdentifier(self)] = nil
+        headCompleted()
         if let (client, endpoint) = waitingFor {
             timeoutTask?.cancel()
             if has(.evictOnDisconnect) { server.evict(client, from: endpoint) }
@@ -51,9 +54,9 @@ final class FakeHandler: ChannelInboundHandler, @unchecked Sendable {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
-        case .head(let h): head = h; body = []
+        case .head(let h): head = h; body = []; headCompleted()
         case .body(let b): body += b.readableBytesView
-        case .end: if let head { handle(head, body) }
+        case .end: inRequest = false; if let head { handle(head, body) }
         }
     }
 
@@ -61,8 +64,12 @@ final class FakeHandler: ChannelInboundHandler, @unchecked Sendable {
 
     func respond(status: HTTPResponseStatus, body: [UInt8] = [], contentType: String? = nil, extra: [(String, String)] = [], close: Bool = false) {
         guard let context, open else { return }
+        var (status, body, contentType, extra) = (status, body, contentType, extra)
+        if contentType == Self.messageType { (status, body, contentType, extra) = messageAnswer(status, body, extra) }
         var headers = HTTPHeaders()
-        if !has(.noCacheControl) { headers.add(name: "Cache-Control", value: "no-store") }
+        if !has(.noCacheControl) && !(has(.noCacheControlOnErrors) && [.badRequest, .uriTooLong].contains(status)) {
+            headers.add(name: "Cache-Control", value: "no-store")
+        }
         if let contentType { headers.add(name: "Content-Type", value: contentType) }
         if has(.leaksIDs), let last = server.endpoints[endpointPath]?.clients.values.min(by: { $0.serial < $1.serial }) {
             headers.add(name: "X-Last-Client", value: last.id)
@@ -88,6 +95,7 @@ final class FakeHandler: ChannelInboundHandler, @unchecked Sendable {
     // MARK: Requests
 
     private func handle(_ head: HTTPRequestHead, _ body: [UInt8]) {
+        if parksBehindSlowHead(head, body) { return }
         let uri = Array(head.uri.utf8)
         let limit = has(.shortTargetLimit) ? 512 : 8192
         if uri.count > limit && !has(.no414) { return respond(status: .uriTooLong, close: true) }
@@ -110,7 +118,10 @@ final class FakeHandler: ChannelInboundHandler, @unchecked Sendable {
         }
         let endpoint = server.endpoints[path]!
         if head.method == .GET && has(.rejectsGET) { return respond(status: .methodNotAllowed) }
-        if head.method == .HEAD && !has(.headConsumes) { return respond(status: .methodNotAllowed) }
+        if head.method == .HEAD && !has(.headConsumes) {
+            return respond(status: .methodNotAllowed, extra: has(.headWithoutAllow) ? [] : [("Allow", "GET")])
+        }
+        if refusesBody(head, body) { return }
         if head.method == .POST && has(.publishViaPoll) && !body.isEmpty { server.publish(body, to: path) }
         var parameterSource = query
         if has(.bodyOverridesQuery), String(decoding: body, as: UTF8.self).hasPrefix("client-id=") { parameterSource = body }
@@ -160,6 +171,7 @@ final class FakeHandler: ChannelInboundHandler, @unchecked Sendable {
             guard name == Array("client-id".utf8) else { continue }
             let raw = eq.map { item[item.index(after: $0)...] } ?? []
             let result: Parameter = decode(raw).map { .value($0) } ?? .badEscape
+            if case .badEscape = result, has(.badEscapeItemSkipped) { continue }
             if !has(.lastClientIDWins) { return result }
             found = result
         }
@@ -226,7 +238,8 @@ final class FakeHandler: ChannelInboundHandler, @unchecked Sendable {
             uuid = id
         } else {
             uuid = server.newUUID()
-            let liveAt = has(.lateRegistration) ? NIODeadline.now() + .milliseconds(300) : .now()
+            let liveAt = has(.lateRegistration) ? NIODeadline.now() + .milliseconds(300)
+                : has(.lateSubscription) ? NIODeadline.now() + .milliseconds(200) : .now()
             let client = FakeClient(uuid: uuid, serial: endpoint.registered, liveAt: liveAt)
             endpoint.registered += 1
             if !(has(.losesRegistrations) && client.serial % 200 == 199) { endpoint.clients[uuid] = client }
@@ -288,5 +301,127 @@ final class FakeHandler: ChannelInboundHandler, @unchecked Sendable {
         }
         server.publish(message, to: path)
         respond(status: .noContent)
+    }
+}
+
+// MARK: - gpoll/1.1: message-answer headers, request bodies, slow heads
+
+extension FakeHandler {
+    static let messageType = "application/octet-stream"
+
+    /// A message answer as Spec 1.1 has it (TR-8: octet-stream and nosniff; TR-9: no
+    /// unasked Content-Encoding, Range ignored), or as a defect spoils it.
+    func messageAnswer(_ status: HTTPResponseStatus, _ body: [UInt8], _ extra: [(String, String)])
+        -> (HTTPResponseStatus, [UInt8], String?, [(String, String)]) {
+        var (status, body, extra) = (status, body, extra)
+        var type = Self.messageType
+        if has(.sniffsContentType) {
+            type = Self.sniffedType(body)  // and no nosniff: the original (Go's net/http) does so
+        } else if !has(.noNosniff) {
+            extra.append(("X-Content-Type-Options", "nosniff"))
+        }
+        if has(.honoursRange), let range = head?.headers.first(name: "Range"), let slice = Self.byteRange(range, count: body.count) {
+            extra.append(("Content-Range", "bytes \(slice.lowerBound)-\(slice.upperBound - 1)/\(body.count)"))
+            body = Array(body[slice])
+            status = .partialContent
+        }
+        if has(.gzipsUnasked) {
+            body = Self.gzipStored(body)
+            extra.append(("Content-Encoding", "gzip"))
+        }
+        return (status, body, type, extra)
+    }
+
+    /// What content sniffing makes of a body: HTML, text or bytes.
+    static func sniffedType(_ body: [UInt8]) -> String {
+        let text = String(decoding: body.prefix(512), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines).lowercased()
+        if text.hasPrefix("<html") { return "text/html; charset=utf-8" }
+        if body.allSatisfy({ $0 >= 0x20 || $0 == 0x09 || $0 == 0x0A || $0 == 0x0D }) { return "text/plain; charset=utf-8" }
+        return messageType
+    }
+
+    /// The bytes `Range: bytes=a-b` names, when it fits the body.
+    static func byteRange(_ header: String, count: Int) -> Range<Int>? {
+        guard header.hasPrefix("bytes=") else { return nil }
+        let bounds = header.dropFirst(6).split(separator: "-", omittingEmptySubsequences: false).map { Int($0) }
+        guard bounds.count == 2, let low = bounds[0], let high = bounds[1], low <= high, high < count else { return nil }
+        return low..<(high + 1)
+    }
+
+    /// A valid gzip stream of `data` in stored (uncompressed) deflate blocks.
+    static func gzipStored(_ data: [UInt8]) -> [UInt8] {
+        func littleEndian(_ value: UInt32) -> [UInt8] { (0..<4).map { UInt8(truncatingIfNeeded: value >> (8 * $0)) } }
+        var out: [UInt8] = [0x1F, 0x8B, 8, 0, 0, 0, 0, 0, 0, 0xFF]
+        var offset = 0
+        repeat {
+            let n = min(65_535, data.count - offset)
+            let last: UInt8 = offset + n == data.count ? 1 : 0
+            out += [last, UInt8(n & 0xFF), UInt8(n >> 8), UInt8(~n & 0xFF), UInt8((~n >> 8) & 0xFF)]
+            out += data[offset..<(offset + n)]
+            offset += n
+        } while offset < data.count
+        var crc: UInt32 = 0xFFFF_FFFF
+        for byte in data {
+            crc ^= UInt32(byte)
+            for _ in 0..<8 { crc = crc & 1 == 1 ? (crc >> 1) ^ 0xEDB8_8320 : crc >> 1 }
+        }
+        return out + littleEndian(~crc) + littleEndian(UInt32(truncatingIfNeeded: data.count))
+    }
+
+    /// A request body on the poll endpoint is ignored (TR-5), unless it is over 512 KiB:
+    /// then it is refused with 413 and the connection closed (TR-10), once read. Or as a
+    /// defect has it.
+    func refusesBody(_ head: HTTPRequestHead, _ body: [UInt8]) -> Bool {
+        if has(.rejectsChunkedBody), head.headers[canonicalForm: "Transfer-Encoding"].contains(where: { $0.lowercased() == "chunked" }) {
+            respond(status: .lengthRequired, close: true)
+            return true
+        }
+        if has(.bigBody500) && body.count > 65_536 {
+            respond(status: .internalServerError, close: true)
+            return true
+        }
+        if body.count > 512 * 1024 {
+            respond(status: .payloadTooLarge, close: true)
+            return true
+        }
+        return false
+    }
+
+    // blocksOnSlowHeaders: a server that reads one request head at a time. While any
+    // other connection is in the middle of a head, requests wait.
+
+    /// Bytes arrived (ByteArrivalSpy): between requests, they start a head.
+    func bytesArrived() {
+        if !inRequest { server.midHead.insert(ObjectIdentifier(self)) }
+    }
+
+    /// The head is complete, or the connection gone: requests parked behind it go on.
+    func headCompleted() {
+        inRequest = true
+        guard server.midHead.remove(ObjectIdentifier(self)) != nil else { return }
+        let parked = server.parked
+        server.parked = []
+        for (handler, head, body) in parked { handler.handle(head, body) }
+    }
+
+    func parksBehindSlowHead(_ head: HTTPRequestHead, _ body: [UInt8]) -> Bool {
+        guard has(.blocksOnSlowHeaders), server.midHead.contains(where: { $0 != ObjectIdentifier(self) }) else { return false }
+        server.parked.append((self, head, body))
+        return true
+    }
+}
+
+/// blocksOnSlowHeaders: shows the handler a connection's bytes before the HTTP decoder
+/// sees them, so that it knows when a head has begun but not ended.
+final class ByteArrivalSpy: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+
+    private let handler: FakeHandler
+    init(_ handler: FakeHandler) { self.handler = handler }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        handler.bytesArrived()
+        context.fireChannelRead(data)
     }
 }

@@ -188,3 +188,178 @@ enum ConcurrentCases {
         },
     ]
 }
+
+// MARK: - gpoll/1.1 cases of section 10 (concurrent publishers, the handshake boundary, opaque messages)
+
+extension DeliveryCases {
+    static let gpoll11: [ConformanceCase] = [
+        ConformanceCase("delivery/009", estimate: { _ in .seconds(1) }) { ctx in try await oneOrderForAll(ctx) },
+        ConformanceCase("delivery/010", estimate: { $0.settle * 5 + .milliseconds(100) }) { ctx in
+            for round in 1...5 {
+                // Connected first, so that the handshake follows the publish answer at once.
+                let c = try await ctx.connect()
+                let before = ctx.message("before\(round)")
+                try await ctx.publish(before)
+                let id = try await ctx.handshake(on: c, requirement: "HS-1")
+                let after = ctx.message("after\(round)")
+                try await ctx.publish(after)
+                try await ctx.startPoll(id, on: c)
+                let event = try await ctx.answerOwedMessage(id, on: c)
+                try ctx.check(event.response?.body != before || event.response?.status != 200, "DL-3",
+                              expected: "'\(Transcript.escape(after, limit: 60))' only: '\(Transcript.escape(before, limit: 60))' was published before the handshake was sent",
+                              actual: "'\(Transcript.escape(before, limit: 60))' delivered")
+                try ctx.expectMessage(event, after, requirement: "DL-1")
+                // Nothing else is owed to this client, least of all the earlier message, late.
+                try await ctx.startPoll(id, on: c)
+                if let late = await c.next(within: ctx.settle).response, late.status == 200 {
+                    throw ctx.fail(late.body == before ? "DL-3" : "DL-1", expected: "no second message for a client registered between the two publishes",
+                                   actual: "200 with '\(Transcript.escape(late.body, limit: 60))'")
+                }
+            }
+        },
+        ConformanceCase("delivery/011") { ctx in
+            let c = try await ctx.connect()
+            let id = try await ctx.handshake(on: c)
+            for m in opaqueMessages(ctx) {
+                try await ctx.startPoll(id, on: c)
+                do {
+                    try await ctx.publish(m)
+                } catch CaseStop.couldNotRun(let why) {
+                    // A message that stops the server is what this case looks for; a
+                    // publish harness that failed on its own is not: the endpoint tells.
+                    if let down = await endpointDown(ctx) {
+                        throw ctx.fail("DL-8", expected: "'\(Transcript.escape(m, limit: 60))' published like any other message, and the server serving on",
+                                       actual: "the publish failed (\(why)) and \(down)")
+                    }
+                    throw CaseStop.couldNotRun(why)
+                }
+                try ctx.expectMessage(try await ctx.answerOwedMessage(id, on: c), m, requirement: "DL-8")
+            }
+            try await ctx.expectHandshake("0", on: try await ctx.connect(), "DL-8")
+        },
+    ]
+
+    /// Bodies a server might mistake for something other than a message: the original's
+    /// in-band control words (which crash it), with and without a suffix, text that looks
+    /// like HTTP or like a handshake answer, NUL bytes and an empty line.
+    static func opaqueMessages(_ ctx: CaseContext) -> [[UInt8]] {
+        let salt = String(UInt32.random(in: 0...UInt32.max), radix: 16)
+        let texts = ["quit", "clean", "close", "quit\(salt)", "clean\(salt)", "close\(salt)", "quit\n", "close\r\n",
+                     "GET /?client-id=0 HTTP/1.1\r\nHost: x\r\n\r\n", "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+                     #"{"client-id":"0$00000000-0000-4000-8000-000000000000"}"#, "\r\n\r\n", "x\r\n\r\ny"]
+        return texts.map { Array($0.utf8) } + [[0x00], Array("quit".utf8) + [0x00], Array("a\u{0}b".utf8)] + [ctx.message("end")]
+    }
+
+    /// Why the poll endpoint does not serve a handshake on a new connection, or nil if it does.
+    static func endpointDown(_ ctx: CaseContext) async -> String? {
+        let connection: WireConnection
+        do { connection = try await ctx.connect() } catch { return "a new connection to the endpoint failed (\(error))" }
+        let event = (try? await ctx.get(clientID: "0", on: connection)) ?? .closed
+        return event.response == nil ? "a handshake on a new connection got \(event.summary)" : nil
+    }
+
+    /// delivery/009. Several publishers publish at once, in rounds; every client keeps a
+    /// poll waiting, and all must see one and the same order (DL-2), each message once (DL-1).
+    ///
+    /// Sizing for small B: a client polls again right after each answer, but a message
+    /// can reach the server before that poll does and then waits in the client's queue;
+    /// in the worst case every message of a round does. A round starts only when every
+    /// client has had every message of the one before, so a client never holds more than
+    /// one round: `publishers <= B` keeps every client live. Two publishers are the fewest
+    /// that race, hence `client-buffer>=2` in the catalog.
+    static func oneOrderForAll(_ ctx: CaseContext) async throws {
+        let publishers = min(3, ctx.clientBuffer)
+        let rounds = 20
+        var clients: [(id: ClientID, connection: WireConnection)] = []
+        for _ in 0..<4 {
+            let c = try await ctx.connect()
+            clients.append((try await ctx.handshake(on: c), c))
+        }
+        let connections = clients.map(\.connection)
+        for (id, c) in clients { try await ctx.startPoll(id, on: c) }
+        var seen = Array(repeating: [[UInt8]](), count: clients.count)
+        var published: [[UInt8]] = []
+
+        func take(_ index: Int, _ event: WireEvent) async throws {
+            guard let response = event.response else {
+                throw ctx.fail("DL-1", expected: "an answer to every poll of client \(index + 1)", actual: event.summary)
+            }
+            switch response.status {
+            case 200: seen[index].append(response.body)
+            case 204: break  // its poll timed out (T): it polls again below
+            default:
+                throw ctx.fail("DL-1", expected: "200 or 204 to client \(index + 1)'s poll (\(publishers) messages at a time, B = \(ctx.clientBuffer))",
+                               actual: "\(response.status)")
+            }
+            try await ctx.startPoll(clients[index].id, on: clients[index].connection)
+        }
+
+        for round in 1...rounds {
+            let batch = (1...publishers).map { ctx.message("r\(round)p\($0)") }
+            published += batch
+            let owed = published.count
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for m in batch { group.addTask { try await ctx.publish(m) } }
+                let deadline = ContinuousClock.now + ctx.patience
+                while seen.contains(where: { $0.count < owed }), ContinuousClock.now < deadline {
+                    guard let (index, event) = await ctx.firstAnswer(connections, within: deadline - .now) else { break }
+                    try await take(index, event)
+                }
+                try await group.waitForAll()
+            }
+            if seen.contains(where: { $0.count < owed }) { break }  // judged below
+        }
+        // Anything that turns up now is a second copy.
+        while let (index, event) = await ctx.firstAnswer(connections, within: ctx.settle) { try await take(index, event) }
+
+        let roundOf = Dictionary(uniqueKeysWithValues: published.enumerated().map { ($0.element, $0.offset / publishers) })
+        for (index, sequence) in seen.enumerated() {
+            for m in published {
+                let count = sequence.filter { $0 == m }.count
+                try ctx.check(count == 1, "DL-1", expected: "'\(Transcript.escape(m, limit: 60))' exactly once at client \(index + 1)",
+                              actual: "\(count) times")
+            }
+            try ctx.check(sequence.count == published.count, "DL-1", expected: "only the \(published.count) published messages at client \(index + 1)",
+                          actual: "\(sequence.count) messages")
+            // Rounds follow each other: every message of a round was published after every
+            // message of the round before had been answered.
+            let order = sequence.map { roundOf[$0]! }
+            if let k = order.indices.dropFirst().first(where: { order[$0] < order[$0 - 1] }) {
+                throw ctx.fail("DL-2", expected: "publish order at client \(index + 1): round \(order[k - 1] + 1)'s messages were all published after round \(order[k] + 1)'s",
+                               actual: "'\(Transcript.escape(sequence[k], limit: 60))' after '\(Transcript.escape(sequence[k - 1], limit: 60))'")
+            }
+        }
+        for index in seen.indices.dropFirst() {
+            if let k = seen[0].indices.first(where: { seen[index][$0] != seen[0][$0] }) {
+                throw ctx.fail("DL-2", expected: "the same order at every client (\(publishers) publishers at once, \(rounds) rounds)",
+                               actual: "message \(k + 1): client 1 got '\(Transcript.escape(seen[0][k], limit: 60))', client \(index + 1) got '\(Transcript.escape(seen[index][k], limit: 60))'")
+            }
+        }
+    }
+}
+
+extension CaseContext {
+    /// The answer to a poll of `id` already sent on `connection` that is owed a message
+    /// (one was published, or is about to be). A 204 is legal there when the poll's own
+    /// timeout ran out first (T not 0 and the poll at least T - 0.1 s old; T unknown and
+    /// at least 0.9 s): the case polls again, as a client would, until `within` (default
+    /// `patience`) has passed. Any other answer is returned to be judged.
+    func answerOwedMessage(_ id: ClientID, on connection: WireConnection, within: Duration? = nil) async throws -> WireEvent {
+        let deadline = ContinuousClock.now + (within ?? patience)
+        var sent = ContinuousClock.now
+        while true {
+            let event = await connection.next(within: max(.zero, deadline - .now))
+            let waited = ContinuousClock.now - sent
+            let timedOut: Bool
+            switch settings.pollTimeout {
+            case .some(.zero): timedOut = false
+            case .some(let t): timedOut = waited >= t - .milliseconds(100)
+            case .none: timedOut = waited >= .milliseconds(900)
+            }
+            guard event.response?.status == 204, timedOut, ContinuousClock.now < deadline else { return event }
+            note("a 204 after \(waited): the poll timed out before its message came; polling again, as a client would")
+            sent = .now
+            try await startPoll(id, on: connection)
+        }
+    }
+}

@@ -162,3 +162,39 @@ enum LimitsCases {
         },
     ]
 }
+
+// MARK: - gpoll/1.1 cases of section 14
+
+extension LimitsCases {
+    static let gpoll11: [ConformanceCase] = [
+        ConformanceCase("limits/009", estimate: { _ in .seconds(1) }) { ctx in
+            let waiting = try await ctx.connect()
+            let a = try await ctx.handshake(on: waiting)
+            try await ctx.startPoll(a, on: waiting)
+            // The request line at once, then the header bytes one per 200 ms, for longer
+            // than the two checks below may take (a server that waits for this head before
+            // serving anyone else answers them late or not at all). The case stops sending
+            // when it ends; a server may cut such a slow request short (it is not judged).
+            let interval = Duration.milliseconds(200)
+            let span = ctx.prompt + ctx.patience + .seconds(1)
+            let header = Array(("X-Slow: " + String(repeating: "s", count: Int(span / interval)) + "\r\n\r\n").utf8)
+            let slow = try await ctx.connect()
+            let line = "GET \(String(decoding: ctx.target(clientID: "0"), as: UTF8.self)) HTTP/1.1\r\nHost: \(ctx.settings.pollURL.hostHeader)\r\n"
+            try await slow.sendRaw(Array(line.utf8))
+            ctx.note("sending the rest of this head one byte every 200 ms: \(Transcript.escape(header, limit: 40))...")
+            let dribble = Task {
+                for byte in header {
+                    try await Task.sleep(for: interval)
+                    try await slow.sendRaw([byte])
+                }
+            }
+            defer { dribble.cancel() }
+            try await Task.sleep(for: interval * 2 + .milliseconds(50))  // the server is in the middle of that head
+            try ctx.expectHandshakeAnswer(try await ctx.get(clientID: "0", on: try await ctx.connect()), "RL-6",
+                                          what: "a handshake on another connection while one sends its head a byte per 200 ms")
+            let m = ctx.message()
+            try await ctx.publish(m)
+            try ctx.expectMessage(try await ctx.answerOwedMessage(a, on: waiting), m, requirement: "RL-6")
+        },
+    ]
+}

@@ -90,3 +90,27 @@ enum ParamCases {
         },
     ]
 }
+
+// MARK: - gpoll/1.1 cases of section 4
+
+extension ParamCases {
+    static let gpoll11: [ConformanceCase] = [
+        ConformanceCase("param/010") { ctx in
+            let c = try await ctx.connect()
+            let id = try await ctx.handshake(on: c)
+            let m = ctx.message()
+            try await ctx.publish(m)
+            // The first client-id item decides (PA-1), and it holds an invalid escape: the
+            // original dropped such an item and polled the next one's id instead.
+            let query = "client-id=%zz&client-id=\(id)"
+            let event = try await ctx.get(query: query, on: try await ctx.connect())
+            guard let response = event.response else {
+                throw ctx.fail("PA-4", expected: "an answer (not a poll) to ?\(query)", actual: event.summary)
+            }
+            try ctx.check(response.status < 500, "PA-4", expected: "no 5xx for ?\(query)", actual: "\(response.status)")
+            try ctx.check(!(response.status == 200 && response.body == m), "PA-4",
+                          expected: "?client-id=%zz&client-id=<A> not to be read as a poll of A", actual: "200 with A's queued message")
+            try ctx.expectMessage(try await ctx.poll(id, on: c), m, requirement: "PA-4")
+        },
+    ]
+}

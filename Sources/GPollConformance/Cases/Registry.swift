@@ -6,6 +6,8 @@ public enum CaseRegistry {
         + NotFoundCases.all + BufferCases.all + DeliveryCases.all + ConcurrentCases.all + TimeoutCases.all
         + DisconnectCases.all + LimitsCases.all + SecurityCases.all + HarnessCases.all
         + StressCases.all
+        // gpoll/1.1 cases in the sections of gpoll/1
+        + TransportCases.gpoll11 + ParamCases.gpoll11 + DeliveryCases.gpoll11 + LimitsCases.gpoll11
 
     public static var ids: [String] { all.map(\.id) }
 }
