@@ -86,7 +86,7 @@ struct AcknowledgedDeliveryTests {
 
     @Test("a poll without ack acknowledges everything handed out: gpoll/1 behaviour (AK-5)")
     func pollWithoutAckAcknowledges() {
-        var state = makeState(buffer: 2)
+        var state = makeState(buffer: 3)
         let clock = TestClock()
         let id = state.registerOrFail(clock)
         for m in ["a", "b", "c"] { _ = state.publish(m, now: clock.now) }
