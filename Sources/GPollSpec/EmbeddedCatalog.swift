@@ -94,6 +94,18 @@ public enum EmbeddedCatalog {
       "tag": "HA",
       "slug": "harness",
       "title": "Conformance harness interface"
+    },
+    {
+      "number": 17,
+      "tag": "AD",
+      "slug": "advertise",
+      "title": "Advertised settings and versioning"
+    },
+    {
+      "number": 18,
+      "tag": "AK",
+      "slug": "ack",
+      "title": "Acknowledged delivery"
     }
   ],
   "requirements": [
@@ -192,6 +204,12 @@ public enum EmbeddedCatalog {
       "section": 5,
       "level": "MAY",
       "text": "A server MAY add whitespace or other members to the handshake object, since clients accept any JSON object with a string member `client-id`."
+    },
+    {
+      "id": "HS-6",
+      "section": 5,
+      "level": "SHOULD",
+      "text": "The handshake body SHOULD begin with `{\"client-id\":\"` followed by the id and `\"`, in compact JSON (no whitespace between tokens); further members follow it."
     },
     {
       "id": "ID-1",
@@ -294,6 +312,18 @@ public enum EmbeddedCatalog {
       "section": 8,
       "level": "MAY",
       "text": "The body of a 404 answer MAY be empty or a short diagnostic text."
+    },
+    {
+      "id": "NF-9",
+      "section": 8,
+      "level": "MAY",
+      "text": "404 and 400 answers MAY carry a `GPoll-Reason` header with one token: `unknown`, `evicted`, `expired`, `shutdown` or `malformed`."
+    },
+    {
+      "id": "NF-10",
+      "section": 8,
+      "level": "MUST",
+      "text": "A server that sends `GPoll-Reason` MUST send `unknown` for every V that is not byte for byte an id it issued."
     },
     {
       "id": "BU-1",
@@ -516,6 +546,60 @@ public enum EmbeddedCatalog {
       "section": 16,
       "level": "MAY",
       "text": "A publish URL MAY delay its 2xx answer (back-pressure) while other messages are being offered, and MAY answer 413 to a message longer than it accepts."
+    },
+    {
+      "id": "AD-1",
+      "section": 17,
+      "level": "MAY",
+      "text": "The handshake object MAY carry `gpoll`, `poll-timeout`, `client-buffer`, `idle-expiry` and `extensions`."
+    },
+    {
+      "id": "AD-2",
+      "section": 17,
+      "level": "MUST",
+      "text": "An advertised setting MUST be the one in force for that client (T, B and E as the server applies them)."
+    },
+    {
+      "id": "AD-3",
+      "section": 17,
+      "level": "MUST",
+      "text": "Advertised members MUST have these JSON types: `gpoll` a string, `poll-timeout` and `idle-expiry` numbers >= 0, `client-buffer` an integer >= 1, `extensions` an array of strings."
+    },
+    {
+      "id": "AK-1",
+      "section": 18,
+      "level": "MUST",
+      "text": "When the server offers `ack`, every 200 answer to a poll MUST carry `GPoll-Sequence: n`: 1 for the first message of the client, +1 for each next one."
+    },
+    {
+      "id": "AK-2",
+      "section": 18,
+      "level": "MUST",
+      "text": "A poll with `ack=n` MUST get the message of lowest sequence > n; a repeated poll with the same n MUST get the same message again, with the same bytes and sequence."
+    },
+    {
+      "id": "AK-3",
+      "section": 18,
+      "level": "MUST",
+      "text": "Messages with sequence <= n MUST never be delivered again after `ack=n`."
+    },
+    {
+      "id": "AK-4",
+      "section": 18,
+      "level": "MUST",
+      "text": "Unacknowledged messages MUST count against B: a client holding B messages (unacknowledged and queued) is evicted by the next message offered to it while it has no waiting poll."
+    },
+    {
+      "id": "AK-5",
+      "section": 18,
+      "level": "MUST",
+      "text": "A poll without `ack` MUST acknowledge everything delivered to that client so far."
+    },
+    {
+      "id": "AK-6",
+      "section": 18,
+      "level": "SHOULD",
+      "text": "An `ack` that is not 1 to 20 digits, or is above the highest sequence delivered, SHOULD get 400."
     }
   ],
   "cases": [
@@ -815,6 +899,18 @@ public enum EmbeddedCatalog {
       ],
       "needs": [],
       "description": "Sends a handshake; expects the body to be exactly {\"client-id\":\"<id>\"} with no whitespace and no other member.",
+      "retired": true
+    },
+    {
+      "id": "handshake/008",
+      "title": "Handshake body begins with client-id, compact",
+      "section": 5,
+      "level": "SHOULD",
+      "requirements": [
+        "HS-6"
+      ],
+      "needs": [],
+      "description": "Sends a handshake; expects the body to begin with {\"client-id\":\"<id>\" followed by , or }, with no whitespace between JSON tokens.",
       "retired": false
     },
     {
@@ -1091,6 +1187,19 @@ public enum EmbeddedCatalog {
         "publish"
       ],
       "description": "Registers client R$U and publishes m. Sends `R$U$`, `R$U$junk` and `R$U%20`; expects 404 at once for each. Then polls R$U and expects m.",
+      "retired": false
+    },
+    {
+      "id": "notfound/015",
+      "title": "GPoll-Reason never reveals a partial match",
+      "section": 8,
+      "level": "MUST",
+      "requirements": [
+        "NF-10",
+        "NF-2"
+      ],
+      "needs": [],
+      "description": "Skipped unless the server's 404s carry GPoll-Reason. Registers a client, then polls a guessed id, the live uuid under other routine ids, the live id with its last digit changed and with a byte appended; expects 404 and, where a GPoll-Reason is sent, `unknown` for each.",
       "retired": false
     },
     {
@@ -1630,6 +1739,125 @@ public enum EmbeddedCatalog {
         "publish"
       ],
       "description": "Registers a client; publishes the body `a=b&c=%41+ ` with Content-Type application/x-www-form-urlencoded; expects the poll to answer exactly those bytes, trailing space included.",
+      "retired": false
+    },
+    {
+      "id": "advertise/001",
+      "title": "Advertised settings have the right types and are the ones in force",
+      "section": 17,
+      "level": "MUST",
+      "requirements": [
+        "AD-2",
+        "AD-3"
+      ],
+      "needs": [],
+      "description": "Skipped when the handshake advertises nothing. Sends a handshake; expects every advertised member to have its JSON type, client-buffer to equal B, and poll-timeout and idle-expiry to equal T and E where the tester was given them.",
+      "retired": false
+    },
+    {
+      "id": "advertise/002",
+      "title": "An advertised poll-timeout is kept",
+      "section": 17,
+      "level": "MUST",
+      "requirements": [
+        "AD-2"
+      ],
+      "needs": [],
+      "description": "Skipped when the handshake advertises no poll-timeout, or 0, or one beyond the case time limit. Registers a client and polls it idle; expects 204 between T - 0.1 s and T + 1 s (plus one round trip) of the advertised T.",
+      "retired": false
+    },
+    {
+      "id": "ack/001",
+      "title": "GPoll-Sequence numbers a client's messages 1, 2, 3",
+      "section": 18,
+      "level": "MUST",
+      "requirements": [
+        "AK-1"
+      ],
+      "needs": [
+        "publish",
+        "ack"
+      ],
+      "description": "Registers a client; three times parks a poll with ack=n-1 and publishes a message; expects each message with GPoll-Sequence n.",
+      "retired": false
+    },
+    {
+      "id": "ack/002",
+      "title": "A repeated ack gets the same message again",
+      "section": 18,
+      "level": "MUST",
+      "requirements": [
+        "AK-2",
+        "AK-1"
+      ],
+      "needs": [
+        "publish",
+        "ack"
+      ],
+      "description": "Delivers message 1 to a poll with ack=0, then polls with ack=0 again, on the same and on a new connection; expects message 1 with sequence 1 each time; then ack=1 gets message 2 with sequence 2.",
+      "retired": false
+    },
+    {
+      "id": "ack/003",
+      "title": "After ack=n nothing up to n comes back",
+      "section": 18,
+      "level": "MUST",
+      "requirements": [
+        "AK-3",
+        "AK-1"
+      ],
+      "needs": [
+        "publish",
+        "ack"
+      ],
+      "description": "Delivers messages 1 and 2 (ack=0, ack=1); a poll with ack=2 must wait; message 3 reaches it with sequence 3; a late poll with ack=1 must not get message 1 or 2.",
+      "retired": false
+    },
+    {
+      "id": "ack/004",
+      "title": "Unacknowledged messages count against B",
+      "section": 18,
+      "level": "MUST",
+      "requirements": [
+        "AK-4",
+        "AK-1"
+      ],
+      "needs": [
+        "publish",
+        "ack",
+        "client-buffer"
+      ],
+      "description": "Two clients get message 1 unacknowledged; B-1 more are published; one client acknowledges (ack=1) and holds B-1, the other holds B. One more message: the second gets 404, the first still gets every later message with its sequence.",
+      "retired": false
+    },
+    {
+      "id": "ack/005",
+      "title": "A poll without ack acknowledges what was delivered",
+      "section": 18,
+      "level": "MUST",
+      "requirements": [
+        "AK-5",
+        "AK-1"
+      ],
+      "needs": [
+        "publish",
+        "ack"
+      ],
+      "description": "Delivers message 1 to a poll with ack=0; a poll without ack must wait (not get message 1 again) and gets message 2 with sequence 2; then a poll with ack=2 waits.",
+      "retired": false
+    },
+    {
+      "id": "ack/006",
+      "title": "A malformed or too high ack gets 400",
+      "section": 18,
+      "level": "SHOULD",
+      "requirements": [
+        "AK-6"
+      ],
+      "needs": [
+        "ack"
+      ],
+      "description": "Registers a client and polls with ack=x, -1, empty, 1.0, 0x1, 21 digits, and ack=1 before anything was delivered; expects 400 for each.",
       "retired": false
     }
   ]

@@ -5,6 +5,8 @@ public enum CaseRegistry {
         TransportCases.all + ParamCases.all + HandshakeCases.all + GrammarCases.all + PollCases.all
         + NotFoundCases.all + BufferCases.all + DeliveryCases.all + ConcurrentCases.all + TimeoutCases.all
         + DisconnectCases.all + LimitsCases.all + SecurityCases.all + HarnessCases.all
+        // gpoll/1.1 sections
+        + AdvertiseCases.all + AckCases.all
 
     public static var ids: [String] { all.map(\.id) }
 }
