@@ -24,7 +24,6 @@ enum DefectTable {
         "handshake/004": [.handshakeAtTenBytes],
         "handshake/005": [.sameIDPerConnection],
         "handshake/006": [.textPlainHandshake],
-        "handshake/007": [.prettyHandshake],
         "grammar/001": [.nonV4UUIDs],
         "grammar/002": [.sameIDPerConnection],
         "grammar/003": [.lateRegistration],
@@ -83,5 +82,16 @@ enum DefectTable {
         "harness/002": [.asyncPublish],
         "harness/003": [.publishToAllEndpoints],
         "harness/004": [.formDecodesPublishBody],
+        // gpoll/1.1
+        "handshake/008": [.prettyHandshake],
+        "notfound/015": [.reasonsByUUID],
+        "advertise/001": [.advertisesWrongBuffer, .advertisesWrongTypes],
+        "advertise/002": [.advertisesWrongTimeout],
+        "ack/001": [.noSequenceHeader, .sequenceFromZero],
+        "ack/002": [.ackLosesUnacknowledged],
+        "ack/003": [.staleAckRewinds],
+        "ack/004": [.unacknowledgedNotCounted],
+        "ack/005": [.plainPollKeepsUnacknowledged],
+        "ack/006": [.acceptsBadAck],
     ]
 }

@@ -22,4 +22,8 @@ enum FakeDefect: String, CaseIterable, Sendable {
     // Security and harness
     case leaksIDs, publishViaPoll, publishIgnoresToken, asyncPublish, publishToAllEndpoints, formDecodesPublishBody
     case plainHTTPBeyondLoopback
+    // gpoll/1.1: advertised settings, acknowledged delivery, reasons
+    case advertisesWrongBuffer, advertisesWrongTypes, advertisesWrongTimeout
+    case noSequenceHeader, sequenceFromZero, ackLosesUnacknowledged, staleAckRewinds
+    case unacknowledgedNotCounted, plainPollKeepsUnacknowledged, acceptsBadAck, reasonsByUUID
 }
