@@ -66,8 +66,9 @@ final class FakeHandler: ChannelInboundHandler, @unchecked Sendable {
         var headers = HTTPHeaders()
         if !has(.noCacheControl) { headers.add(name: "Cache-Control", value: "no-store") }
         if let contentType { headers.add(name: "Content-Type", value: contentType) }
-        if has(.leaksIDs), let last = server.endpoints[endpointPath]?.clients.values.min(by: { $0.serial < $1.serial }) {
-            headers.add(name: "X-Last-Client", value: last.id)
+        if has(.leaksIDs), let clients = server.endpoints[endpointPath]?.clients.values, !clients.isEmpty {
+            // Every live id: the oldest is no longer the case's own (the run's probe registers first).
+            headers.add(name: "X-Clients", value: clients.sorted { $0.serial < $1.serial }.map(\.id).joined(separator: ","))
         }
         for (n, v) in extra { headers.add(name: n, value: v) }
         if status != .noContent { headers.add(name: "Content-Length", value: String(body.count)) }
