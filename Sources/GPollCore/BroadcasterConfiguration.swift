@@ -1,6 +1,7 @@
 /// The deployment settings of one gpoll endpoint (Spec sections 9, 12 and 14).
 public struct BroadcasterConfiguration: Hashable, Sendable {
-    /// B: how many undelivered messages a client may hold; the next one evicts it.
+    /// B: how many messages a client may hold (queued, or with `ack` handed out but
+    /// unacknowledged); the next one offered while it has no waiting poll evicts it.
     public var clientBufferCapacity: Int
     /// How many clients share a routine id (the original's `RoutineMaxClients`).
     public var routineMaxClients: Int

@@ -174,6 +174,8 @@ public struct BroadcasterState<Message: Sendable>: Sendable {
     /// received after all and are dropped; a gpoll/1 poll keeps them owed.
     private mutating func acknowledge(through: UInt64, of uuid: UUIDv4, dropsHandedBack: Bool) {
         let record = clients[uuid]!
+        // The common case (every gpoll/1 poll, and an ack poll with nothing outstanding) changes nothing.
+        if through <= record.acknowledged, record.cursor == record.acknowledged, !(dropsHandedBack && record.returnedCount > 0) { return }
         var updated = record
         updated.acknowledged = Swift.max(record.acknowledged, through)
         updated.cursor = updated.acknowledged

@@ -79,6 +79,17 @@ struct GPoll11Tests {
         }
     }
 
+    @Test("a request HTTP cannot parse is 400 with GPoll-Reason: malformed")
+    func unparsableRequest() async throws {
+        try await withServer { server in
+            let connection = try await server.connect()
+            let response = try await connection.sendRaw(Array("GET /poll?client-id=0 HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n".utf8))[0].get()
+            #expect(response.status == .badRequest)
+            #expect(response.headers.value("GPoll-Reason") == "malformed")
+            await connection.close()
+        }
+    }
+
     @Test("without the extension: ack is ignored and no GPoll-Sequence is sent")
     func ackOff() async throws {
         try await withServer(endpoints: [("/poll", BroadcasterConfiguration(offersAcknowledgedDelivery: false))]) { server in
