@@ -12,6 +12,10 @@
 /// therefore costs time for the polls it answers and the clients it evicts, not
 /// for every client; clients that merely queue the message cost nothing.
 ///
+/// Acknowledged delivery (`ack`, Spec section 18) is a second cursor per client
+/// (see ``ClientRecord``): a client's sequence numbers are its offsets in the
+/// log, so re-sending an unacknowledged message is moving a cursor back.
+///
 /// `Message` is whatever the server holds a message as (bytes, a NIO `ByteBuffer`).
 public struct BroadcasterState<Message: Sendable>: Sendable {
     public let configuration: BroadcasterConfiguration
@@ -23,7 +27,9 @@ public struct BroadcasterState<Message: Sendable>: Sendable {
     /// ones whose queue is full (cursor B or more behind) without visiting the rest.
     var clientsByCursor: [UInt64: Set<UUIDv4>] = [:]
     /// Messages handed back after a failed write, owed before the client's log part.
-    var returned: [UUIDv4: [Message]] = [:]
+    var returned: [UUIDv4: [ReturnedMessage<Message>]] = [:]
+    /// Recently evicted and expired ids, for `GPoll-Reason` (bounded).
+    var ended: RecentlyEndedClients
     /// The last published messages: sequence numbers `logStart ..< nextSequence`.
     var log = RingBuffer<Message>()
     var logStart: UInt64 = 0
@@ -48,6 +54,7 @@ public struct BroadcasterState<Message: Sendable>: Sendable {
         precondition(configuration.problems.isEmpty, configuration.problems.joined(separator: "; "))
         self.configuration = configuration
         self.uuidSource = uuidSource
+        self.ended = RecentlyEndedClients(capacity: configuration.endedClientMemory)
     }
 
     // MARK: Queries
@@ -59,7 +66,8 @@ public struct BroadcasterState<Message: Sendable>: Sendable {
 
     public func isLive(_ id: ClientID) -> Bool { clients[id.uuid]?.id == id }
 
-    /// How many messages wait in a client's queue; nil if it is not live.
+    /// How many messages a client holds: queued, and with `ack` also handed out
+    /// but unacknowledged (what B bounds); nil if it is not live.
     public func queuedMessageCount(of id: ClientID) -> Int? {
         guard let record = clients[id.uuid], record.id == id else { return nil }
         return Int(nextSequence - record.effectiveCursor)
@@ -89,7 +97,8 @@ public struct BroadcasterState<Message: Sendable>: Sendable {
         // 122 random bits make a collision all but impossible; a uuid source in a test may still repeat.
         while clients[uuid] != nil { uuid = uuidSource.nextUUID() }
         let id = ClientID(routine: assignRoutine(), uuid: uuid)
-        clients[uuid] = ClientRecord(id: id, cursor: nextSequence)
+        ended.forget(uuid)
+        clients[uuid] = ClientRecord(id: id, firstSequence: nextSequence)
         clientsByCursor[nextSequence, default: []].insert(uuid)
         startIdleClock(of: uuid, now: now)
         counters.registeredClients += 1
@@ -113,27 +122,42 @@ public struct BroadcasterState<Message: Sendable>: Sendable {
 
     /// A poll of `id` arrives (Spec section 7). `token` names this poll until it
     /// ends; the server picks it and must not reuse it while the poll waits.
-    public mutating func poll(_ id: ClientID, token: PollToken, now: GPollInstant) -> PollResult<Message> {
+    ///
+    /// `ack` is the poll's `ack=n` (Spec section 18): messages up to n are
+    /// acknowledged, and the answer is the message after n, re-sent if it was
+    /// handed out before; it stays unacknowledged until a later poll says so.
+    /// nil (a gpoll/1 poll) acknowledges everything handed out, its own answer
+    /// included. Ignored unless the configuration offers acknowledged delivery.
+    public mutating func poll(_ id: ClientID, acknowledging ack: UInt64? = nil, token: PollToken, now: GPollInstant) -> PollResult<Message> {
         guard let record = clients[id.uuid], record.id == id else {
             counters.notFoundPolls += 1
-            return .notFound
+            return .notFound(ended: ended.reason(for: id))
         }
         let uuid = id.uuid
-        if let message = takeNext(of: uuid, record: record) {
+        let ack = configuration.offersAcknowledgedDelivery ? ack : nil
+        if let ack {
+            guard ack <= record.highestHandedOut else { return .acknowledgementTooHigh(highestHandedOut: record.highestHandedOut) }
+            acknowledge(through: record.firstSequence + ack, of: uuid, dropsHandedBack: true)
+        } else {
+            acknowledge(through: record.cursor, of: uuid, dropsHandedBack: false)
+        }
+        if let (message, sequence) = takeNext(of: uuid, acknowledgingIt: ack == nil) {
             // A client with a queued message has no waiting poll (a publish would
             // have answered it), so no older poll needs releasing here.
             startIdleClock(of: uuid, now: now)
             counters.deliveredMessages += 1
-            return .deliver(message)
+            return .deliver(message, sequence: sequence)
         }
+        let current = clients[uuid]!
         // Newest poll wins (Spec section 11): the older poll ends with 204 at once.
-        let superseded = record.waitingPoll
+        let superseded = current.waitingPoll
         if let superseded {
             waitingPolls[superseded] = nil
         } else {
-            removeFromCursorIndex(uuid, cursor: record.effectiveCursor)
+            removeFromCursorIndex(uuid, cursor: current.effectiveCursor)
         }
         clients[uuid]!.waitingPoll = token
+        clients[uuid]!.waitingPollAcknowledges = ack != nil
         clients[uuid]!.idleEpoch &+= 1  // a waiting poll stops the idle clock
         waitingPolls[token] = uuid
         if let timeout = configuration.pollTimeout {
@@ -143,20 +167,50 @@ public struct BroadcasterState<Message: Sendable>: Sendable {
         return .wait(superseded: superseded)
     }
 
-    /// Takes the oldest message owed to a client, if any: a handed-back one first, then the log's.
-    private mutating func takeNext(of uuid: UUIDv4, record: ClientRecord) -> Message? {
+    /// Acknowledges every log message before `through` (never moving back) and
+    /// rewinds the hand-out cursor to the first unacknowledged message, so that
+    /// messages handed out but not acknowledged are handed out again, in order.
+    /// `dropsHandedBack` (an explicit `ack=n`): handed-back messages up to n were
+    /// received after all and are dropped; a gpoll/1 poll keeps them owed.
+    private mutating func acknowledge(through: UInt64, of uuid: UUIDv4, dropsHandedBack: Bool) {
+        let record = clients[uuid]!
+        // The common case (every gpoll/1 poll, and an ack poll with nothing outstanding) changes nothing.
+        if through <= record.acknowledged, record.cursor == record.acknowledged, !(dropsHandedBack && record.returnedCount > 0) { return }
+        var updated = record
+        updated.acknowledged = Swift.max(record.acknowledged, through)
+        updated.cursor = updated.acknowledged
+        if dropsHandedBack, record.returnedCount > 0 {
+            returned[uuid]!.removeAll { $0.logSequence < through }
+            updated.returnedCount = returned[uuid]!.count
+            if updated.returnedCount == 0 { returned[uuid] = nil }
+        }
+        clients[uuid] = updated
+        if record.waitingPoll == nil, updated.effectiveCursor != record.effectiveCursor {
+            moveInCursorIndex(uuid, from: record.effectiveCursor, to: updated.effectiveCursor)
+        }
+    }
+
+    /// Takes the oldest message owed to a client, if any, with its client sequence
+    /// number: a handed-back one first, then the log's. `acknowledgingIt` (a gpoll/1
+    /// poll) counts the message as delivered at once; else it stays held, unacknowledged.
+    private mutating func takeNext(of uuid: UUIDv4, acknowledgingIt: Bool) -> (Message, UInt64)? {
+        let record = clients[uuid]!
         if record.returnedCount > 0 {
-            let message = returned[uuid]!.removeFirst()
+            // A handed-back message is taken as gpoll/1 took it first: as delivered.
+            let taken = returned[uuid]!.removeFirst()
             if returned[uuid]!.isEmpty { returned[uuid] = nil }
             clients[uuid]!.returnedCount -= 1
             moveInCursorIndex(uuid, from: record.effectiveCursor, to: record.effectiveCursor + 1)
-            return message
+            return (taken.message, record.clientSequence(of: taken.logSequence))
         }
         guard record.cursor < nextSequence else { return nil }
         let message = log[offset: Int(record.cursor - logStart)]
         clients[uuid]!.cursor += 1
-        moveInCursorIndex(uuid, from: record.cursor, to: record.cursor + 1)
-        return message
+        if acknowledgingIt {
+            clients[uuid]!.acknowledged = record.cursor + 1
+            moveInCursorIndex(uuid, from: record.effectiveCursor, to: record.effectiveCursor + 1)
+        }
+        return (message, record.clientSequence(of: record.cursor))
     }
 
     // MARK: Publish
@@ -182,20 +236,31 @@ public struct BroadcasterState<Message: Sendable>: Sendable {
             }
         }
 
-        // Waiting polls take the message directly; their clients then owe nothing
-        // up to and including this message.
+        // Waiting polls take the message directly. A gpoll/1 poll's client then
+        // holds nothing up to and including this message; an `ack` poll's client
+        // holds it unacknowledged. (A waiting client has nothing queued and
+        // nothing unacknowledged, so its effective cursor is `sequence`.)
         if !waitingPolls.isEmpty {
             result.deliveries.reserveCapacity(waitingPolls.count)
-            // Taken out of the dictionary so that inserting does not copy the set.
+            // Taken out of the dictionary so that inserting does not copy the sets.
             var delivered = clientsByCursor.removeValue(forKey: sequence + 1) ?? []
+            var heldUnacknowledged = clientsByCursor.removeValue(forKey: sequence) ?? []
             for (token, uuid) in waitingPolls {
+                let record = clients[uuid]!
                 clients[uuid]!.waitingPoll = nil
                 clients[uuid]!.cursor = sequence + 1
-                delivered.insert(uuid)
-                result.deliveries.append(Delivery(token: token, client: clients[uuid]!.id, message: message))
+                if record.waitingPollAcknowledges {
+                    heldUnacknowledged.insert(uuid)
+                } else {
+                    clients[uuid]!.acknowledged = sequence + 1
+                    delivered.insert(uuid)
+                }
+                result.deliveries.append(Delivery(
+                    token: token, client: record.id, message: message, sequence: record.clientSequence(of: sequence)))
                 startIdleClock(of: uuid, now: now)
             }
-            clientsByCursor[sequence + 1] = delivered
+            if !delivered.isEmpty { clientsByCursor[sequence + 1] = delivered }
+            if !heldUnacknowledged.isEmpty { clientsByCursor[sequence] = heldUnacknowledged }
             waitingPolls.removeAll(keepingCapacity: true)
         }
 
@@ -225,22 +290,33 @@ public struct BroadcasterState<Message: Sendable>: Sendable {
         return true
     }
 
-    /// Writing `message` to `id` failed, so it was never received: it goes back to
-    /// the front of the client's queue, or straight to a poll that waits by now.
-    public mutating func returnUndelivered(_ message: Message, to id: ClientID, now: GPollInstant) -> ReturnResult<Message> {
+    /// Writing `message` (the client's message `sequence`) to `id` failed, so it
+    /// was never received: it goes back to the front of the client's queue, or
+    /// straight to a poll that waits by now.
+    ///
+    /// A message handed out to an `ack` poll and not acknowledged needs nothing:
+    /// the client still holds it, and its next poll (acknowledging less) gets it again.
+    public mutating func returnUndelivered(_ message: Message, sequence: UInt64, to id: ClientID, now: GPollInstant) -> ReturnResult<Message> {
         guard let record = clients[id.uuid], record.id == id else { return .clientGone }
         let uuid = id.uuid
+        let logSequence = record.firstSequence + sequence - 1
+        // Handed-back messages are those a gpoll/1 poll took (acknowledging them as
+        // it did); a message handed back again keeps its place at the front.
+        if logSequence >= record.acknowledged {
+            counters.deliveredMessages -= 1
+            return .requeued
+        }
         if let token = record.waitingPoll {
             waitingPolls[token] = nil
             clients[uuid]!.waitingPoll = nil
             clientsByCursor[record.effectiveCursor, default: []].insert(uuid)
             startIdleClock(of: uuid, now: now)
-            return .deliver(Delivery(token: token, client: id, message: message))
+            return .deliver(Delivery(token: token, client: id, message: message, sequence: sequence))
         }
         // This may leave B+1 messages queued: the message was accepted before the
         // newer ones, so it is owed; the next publish then evicts, as it would have.
         counters.deliveredMessages -= 1
-        returned[uuid, default: []].insert(message, at: 0)
+        returned[uuid, default: []].insert(ReturnedMessage(message: message, logSequence: logSequence), at: 0)
         clients[uuid]!.returnedCount += 1
         moveInCursorIndex(uuid, from: record.effectiveCursor, to: record.effectiveCursor - 1)
         return .requeued
@@ -327,6 +403,7 @@ public struct BroadcasterState<Message: Sendable>: Sendable {
     /// caller already took it out of the index (or it had a waiting poll).
     private mutating func removeClient(_ uuid: UUIDv4, reason: EvictionReason, indexedAt cursor: UInt64?) {
         guard let record = clients.removeValue(forKey: uuid) else { return }
+        ended.remember(record.id, reason: reason)
         if let token = record.waitingPoll { waitingPolls[token] = nil }
         if let cursor, record.waitingPoll == nil { removeFromCursorIndex(uuid, cursor: cursor) }
         returned[uuid] = nil

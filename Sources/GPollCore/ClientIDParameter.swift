@@ -15,24 +15,42 @@ public enum ClientIDParameter: Hashable, Sendable {
 
     /// Reads the parameter from a whole request target such as `/poll?client-id=0`.
     public static func parse(requestTarget: some Collection<UInt8>) -> ClientIDParameter {
-        let target = Array(requestTarget)
-        guard let questionMark = target.firstIndex(of: UInt8(ascii: "?")) else { return .absent }
-        let end = target[questionMark...].firstIndex(of: UInt8(ascii: "#")) ?? target.endIndex
-        return parse(query: target[(questionMark + 1)..<end])
+        guard let query = QueryItem.query(of: Array(requestTarget)) else { return .absent }
+        return parse(query: query)
     }
 
     /// Reads the parameter from the query alone (without `?`).
     public static func parse(query: some Collection<UInt8>) -> ClientIDParameter {
+        switch QueryItem.firstValue(named: name, in: query) {
+        case nil: return .absent
+        case .some(nil): return .invalidPercentEncoding
+        case .some(let value?): return .value(value)
+        }
+    }
+}
+
+/// Query items of a request target, read as the gpoll parameters are (Spec section 4).
+enum QueryItem {
+    /// The query of a whole request target: after `?`, before any `#`; nil without `?`.
+    static func query<Target: Collection<UInt8>>(of requestTarget: Target) -> Target.SubSequence? {
+        guard let questionMark = requestTarget.firstIndex(of: UInt8(ascii: "?")) else { return nil }
+        let start = requestTarget.index(after: questionMark)
+        let end = requestTarget[start...].firstIndex(of: UInt8(ascii: "#")) ?? requestTarget.endIndex
+        return requestTarget[start..<end]
+    }
+
+    /// The decoded value of the first pair whose decoded name is `name`: nil if
+    /// there is none, `.some(nil)` if that value has a malformed `%` escape.
+    static func firstValue(named name: [UInt8], in query: some Collection<UInt8>) -> [UInt8]?? {
         for pair in query.split(separator: UInt8(ascii: "&"), omittingEmptySubsequences: true) {
             let equals = pair.firstIndex(of: UInt8(ascii: "="))
             let rawName = pair[..<(equals ?? pair.endIndex)]
-            // A pair whose name cannot be decoded cannot be `client-id`; skip it as the original does.
+            // A pair whose name cannot be decoded cannot be the one sought; skip it as the original does.
             guard let decodedName = formDecode(rawName), decodedName == name else { continue }
             let rawValue = equals.map { pair[pair.index(after: $0)...] } ?? pair[pair.endIndex...]
-            guard let value = formDecode(rawValue) else { return .invalidPercentEncoding }
-            return .value(value)
+            return .some(formDecode(rawValue))
         }
-        return .absent
+        return nil
     }
 
     /// application/x-www-form-urlencoded decoding; nil on a malformed `%` escape.
@@ -54,5 +72,47 @@ public enum ClientIDParameter: Hashable, Sendable {
             }
         }
         return out
+    }
+}
+
+/// The `ack` query item of a poll (Spec section 18, acknowledged delivery):
+/// 1 to 20 decimal digits after form decoding; `0` means nothing received yet.
+public enum AckParameter: Hashable, Sendable {
+    case absent
+    /// Every message of the client with a sequence number up to this one is acknowledged.
+    /// A 20-digit value above `UInt64.max` is read as `UInt64.max`: it is above any
+    /// sequence a server can have delivered, and gets the same 400.
+    case acknowledging(UInt64)
+    /// Not 1 to 20 digits, or a malformed `%` escape: answer 400 (AK-6).
+    case malformed
+
+    private static let name: [UInt8] = Array("ack".utf8)
+    static let maximumDigits = 20
+
+    public static func parse(requestTarget: some Collection<UInt8>) -> AckParameter {
+        guard let query = QueryItem.query(of: Array(requestTarget)) else { return .absent }
+        return parse(query: query)
+    }
+
+    public static func parse(query: some Collection<UInt8>) -> AckParameter {
+        switch QueryItem.firstValue(named: name, in: query) {
+        case nil: return .absent
+        case .some(nil): return .malformed
+        case .some(let digits?): return parse(digits: digits)
+        }
+    }
+
+    static func parse(digits: [UInt8]) -> AckParameter {
+        guard (1...maximumDigits).contains(digits.count),
+              digits.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) })
+        else { return .malformed }
+        var value: UInt64 = 0
+        for digit in digits {
+            let (shifted, overflowShift) = value.multipliedReportingOverflow(by: 10)
+            let (sum, overflowAdd) = shifted.addingReportingOverflow(UInt64(digit - UInt8(ascii: "0")))
+            if overflowShift || overflowAdd { return .acknowledging(.max) }
+            value = sum
+        }
+        return .acknowledging(value)
     }
 }

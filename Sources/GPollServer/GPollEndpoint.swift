@@ -120,17 +120,22 @@ public final class GPollEndpoint: Sendable {
 
     /// What the HTTP layer does with a poll.
     enum PollOutcome {
-        case deliver(ByteBuffer)
+        /// 200 with the message, the client's message `sequence`.
+        case deliver(ByteBuffer, sequence: UInt64)
         case wait
-        case notFound
+        /// 404, with the reason a `GPoll-Reason` header gives.
+        case notFound(GPollReason)
+        /// 400: the `ack` is above the highest sequence handed out.
+        case badAcknowledgement
         /// The endpoint is shutting down: answer 204 now.
         case endNow
     }
 
-    func poll(_ id: ClientID, token: PollToken) -> PollOutcome {
+    /// The HTTP layer's poll; `ack` is the poll's `ack=n`, nil for a gpoll/1 poll.
+    func poll(_ id: ClientID, acknowledging ack: UInt64?, token: PollToken) -> PollOutcome {
         let now = Self.now()
         let (result, shuttingDown, arm) = state.withLock { state in
-            let result = state.machine.poll(id, token: token, now: now)
+            let result = state.machine.poll(id, acknowledging: ack, token: token, now: now)
             if case .wait = result, state.shuttingDown {
                 // Shutdown already released every poll; a late one must not wait.
                 state.machine.withdraw(token, now: now)
@@ -139,8 +144,9 @@ public final class GPollEndpoint: Sendable {
         }
         if let arm { scheduleTimer(at: arm) }
         switch result {
-        case .deliver(let message): return .deliver(message)
-        case .notFound: return .notFound
+        case .deliver(let message, let sequence): return .deliver(message, sequence: sequence)
+        case .notFound(let ended): return .notFound(ended?.wireReason ?? .unknown)
+        case .acknowledgementTooHigh: return .badAcknowledgement
         case .wait(let superseded):
             if let superseded { LoopPollRegistries.dispatch([.noContent(superseded)], from: self) }
             return shuttingDown ? .endNow : .wait
@@ -159,10 +165,10 @@ public final class GPollEndpoint: Sendable {
 
     /// A message could not be written to its poll: back to the front of the queue,
     /// or on to a poll of that client that waits by now.
-    func returnUndelivered(_ message: ByteBuffer, to client: ClientID) {
+    func returnUndelivered(_ message: ByteBuffer, sequence: UInt64, to client: ClientID) {
         let now = Self.now()
         let (result, arm) = state.withLock { state in
-            (state.machine.returnUndelivered(message, to: client, now: now), state.timerToArm())
+            (state.machine.returnUndelivered(message, sequence: sequence, to: client, now: now), state.timerToArm())
         }
         if let arm { scheduleTimer(at: arm) }
         switch result {

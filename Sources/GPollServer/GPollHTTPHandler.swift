@@ -181,36 +181,48 @@ public final class GPollHTTPHandler: ChannelInboundHandler, RemovableChannelHand
             switch endpoint.register() {
             case .registered(let id):
                 var body = context.channel.allocator.buffer(capacity: 80)
-                body.writeBytes(HandshakeBody.encode(id))
+                body.writeBytes(HandshakeBody.encode(id, advertising: endpoint.configuration.advertisement))
                 context.writeResponse(GPollResponse(status: .ok, contentType: GPollResponse.jsonType, body: body), keepAlive: keepAlive)
             case .refused:
                 context.writeResponse(.empty(.serviceUnavailable, extraHeaders: [("Retry-After", "1")]), keepAlive: keepAlive)
             }
         case .poll(let id):
-            poll(endpoint, id: id, keepAlive: keepAlive, context: context)
+            var ack: UInt64?
+            if endpoint.configuration.offersAcknowledgedDelivery {
+                switch AckParameter.parse(requestTarget: target.utf8) {
+                case .absent: ack = nil
+                case .acknowledging(let n): ack = n
+                case .malformed: return context.writeResponse(.refusal(.badRequest, reason: .malformed), keepAlive: keepAlive)
+                }
+            }
+            poll(endpoint, id: id, acknowledging: ack, keepAlive: keepAlive, context: context)
         case .notFound:
-            context.writeResponse(.empty(.notFound), keepAlive: keepAlive)
+            // Not a canonical id: never one this server issued (NF-10).
+            context.writeResponse(.refusal(.notFound, reason: .unknown), keepAlive: keepAlive)
         case .badRequest:
-            context.writeResponse(.empty(.badRequest), keepAlive: keepAlive)
+            context.writeResponse(.refusal(.badRequest, reason: .malformed), keepAlive: keepAlive)
         }
     }
 
-    private func poll(_ endpoint: GPollEndpoint, id: ClientID, keepAlive: ConnectionReuse, context: ChannelHandlerContext) {
+    private func poll(_ endpoint: GPollEndpoint, id: ClientID, acknowledging ack: UInt64?, keepAlive: ConnectionReuse, context: ChannelHandlerContext) {
         guard let registry else { preconditionFailure("GPollHTTPHandler used before handlerAdded") }
         // The registry entry exists before the state machine can hand the token
         // to a publish on another thread; that publish's batch runs on this loop
         // only after this method returns, so it always finds the entry.
         let token = registry.makeToken()
         registry.insert(token, handler: self, context: context)
-        switch endpoint.poll(id, token: token) {
+        switch endpoint.poll(id, acknowledging: ack, token: token) {
         case .wait:
             waiting = WaitingPoll(token: token, endpoint: endpoint, client: id, keepAlive: keepAlive)
-        case .deliver(let message):
+        case .deliver(let message, let sequence):
             registry.remove(token)
-            writeMessage(message, to: id, from: endpoint, keepAlive: keepAlive, context: context)
-        case .notFound:
+            writeMessage(message, sequence: sequence, to: id, from: endpoint, keepAlive: keepAlive, context: context)
+        case .notFound(let reason):
             registry.remove(token)
-            context.writeResponse(.empty(.notFound), keepAlive: keepAlive)
+            context.writeResponse(.refusal(.notFound, reason: reason), keepAlive: keepAlive)
+        case .badAcknowledgement:
+            registry.remove(token)
+            context.writeResponse(.refusal(.badRequest, reason: .malformed), keepAlive: keepAlive)
         case .endNow:
             registry.remove(token)
             context.writeResponse(.empty(.noContent), keepAlive: keepAlive)
@@ -223,7 +235,7 @@ public final class GPollHTTPHandler: ChannelInboundHandler, RemovableChannelHand
             // Not this connection's current poll (cannot happen while the registry
             // and `waiting` agree); a message must still not be lost.
             if case .message(let delivery) = completion {
-                endpoint.returnUndelivered(delivery.message, to: delivery.client)
+                endpoint.returnUndelivered(delivery.message, sequence: delivery.sequence, to: delivery.client)
             }
             return
         }
@@ -234,22 +246,26 @@ public final class GPollHTTPHandler: ChannelInboundHandler, RemovableChannelHand
             context.writeResponse(.empty(.noContent), keepAlive: keepAlive)
         case .message(let delivery):
             guard context.channel.isActive else {
-                waiting.endpoint.returnUndelivered(delivery.message, to: delivery.client)
+                waiting.endpoint.returnUndelivered(delivery.message, sequence: delivery.sequence, to: delivery.client)
                 return
             }
-            writeMessage(delivery.message, to: delivery.client, from: waiting.endpoint, keepAlive: keepAlive, context: context)
+            writeMessage(delivery.message, sequence: delivery.sequence, to: delivery.client, from: waiting.endpoint, keepAlive: keepAlive, context: context)
         }
         if keepAlive == .close { backlog.removeAll() }
         drainBacklog(context: context)
     }
 
     /// Writes a message as a poll's 200; if the write fails the client never got it, so it goes back.
-    private func writeMessage(_ message: ByteBuffer, to client: ClientID, from endpoint: GPollEndpoint, keepAlive: ConnectionReuse, context: ChannelHandlerContext) {
+    private func writeMessage(
+        _ message: ByteBuffer, sequence: UInt64, to client: ClientID, from endpoint: GPollEndpoint,
+        keepAlive: ConnectionReuse, context: ChannelHandlerContext
+    ) {
         let written = context.eventLoop.makePromise(of: Void.self)
         written.futureResult.whenFailure { _ in
-            endpoint.returnUndelivered(message, to: client)
+            endpoint.returnUndelivered(message, sequence: sequence, to: client)
         }
-        context.writeResponse(GPollResponse(status: .ok, contentType: GPollResponse.messageType, body: message), keepAlive: keepAlive, promise: written)
+        let header = endpoint.configuration.offersAcknowledgedDelivery ? sequence : nil
+        context.writeResponse(.message(message, sequence: header), keepAlive: keepAlive, promise: written)
     }
 
     public func channelInactive(context: ChannelHandlerContext) {

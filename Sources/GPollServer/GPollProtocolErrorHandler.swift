@@ -1,3 +1,4 @@
+import GPollCore
 import NIOCore
 import NIOHTTP1
 
@@ -33,8 +34,8 @@ public final class GPollProtocolErrorHandler: ChannelDuplexHandler, RemovableCha
             context.close(promise: nil)
             return
         }
-        let status: HTTPResponseStatus = parserError == .headerOverflow ? .uriTooLong : .badRequest
-        context.writeResponse(.empty(status), keepAlive: .close)
+        let response: GPollResponse = parserError == .headerOverflow ? .empty(.uriTooLong) : .refusal(.badRequest, reason: .malformed)
+        context.writeResponse(response, keepAlive: .close)
     }
 
     public func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {

@@ -1,3 +1,4 @@
+import GPollCore
 import NIOCore
 import NIOHTTP1
 
@@ -15,6 +16,19 @@ struct GPollResponse {
 
     static func empty(_ status: HTTPResponseStatus, extraHeaders: [(String, String)] = []) -> GPollResponse {
         GPollResponse(status: status, contentType: nil, body: nil, extraHeaders: extraHeaders)
+    }
+
+    /// 404 or 400 with its `GPoll-Reason` (NF-9).
+    static func refusal(_ status: HTTPResponseStatus, reason: GPollReason) -> GPollResponse {
+        .empty(status, extraHeaders: [(GPollHeaderName.reason, reason.rawValue)])
+    }
+
+    /// A poll's 200: the message as opaque bytes that no browser may sniff into
+    /// something else (TR-8), with its sequence number when `ack` is offered (AK-1).
+    static func message(_ body: ByteBuffer, sequence: UInt64?) -> GPollResponse {
+        var headers = [("X-Content-Type-Options", "nosniff")]
+        if let sequence { headers.append((GPollHeaderName.sequence, String(sequence))) }
+        return GPollResponse(status: .ok, contentType: messageType, body: body, extraHeaders: headers)
     }
 
     func head(keepAlive: ConnectionReuse) -> HTTPResponseHead {

@@ -71,7 +71,7 @@ final class LoopPollRegistry: Sendable {
             if let waiter = table.value.waiters.removeValue(forKey: completion.token) {
                 waiter.handler.finishPoll(completion, from: endpoint, context: waiter.context)
             } else if case .message(let delivery) = completion {
-                endpoint.returnUndelivered(delivery.message, to: delivery.client)
+                endpoint.returnUndelivered(delivery.message, sequence: delivery.sequence, to: delivery.client)
             }
         }
     }

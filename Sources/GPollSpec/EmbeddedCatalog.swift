@@ -1260,7 +1260,7 @@ public enum EmbeddedCatalog {
         "HS-6"
       ],
       "needs": [],
-      "description": "Sends a handshake `GET <path>?client-id=0`. Expects the body to begin with the bytes `{\"client-id\":\"`, then the id byte for byte (no JSON escape), then `\"`, followed by `}` or by `,`; and the whole body to be compact JSON (no whitespace outside strings). Advertised settings after the id are allowed.",
+      "description": "Sends a handshake; expects the body to begin with {\"client-id\":\"<id>\" followed by , or }, with no whitespace between JSON tokens.",
       "retired": false
     },
     {
@@ -1557,10 +1557,11 @@ public enum EmbeddedCatalog {
       "section": 8,
       "level": "MUST",
       "requirements": [
-        "NF-10"
+        "NF-10",
+        "NF-2"
       ],
       "needs": [],
-      "description": "Registers client A (id R$U). Sends, each expecting 404: a random canonical id never issued, R'$U with R' another canonical routine prefix, A's id with its uuid in uppercase, and A's id followed by `0`. When none of these answers carries `GPoll-Reason` the case is skipped (the server sends no reasons). Otherwise each answer that carries it must carry exactly `unknown`.",
+      "description": "Skipped unless the server's 404s carry GPoll-Reason. Registers a client, then polls a guessed id, the live uuid under other routine ids, the live id with its last digit changed and with a byte appended; expects 404 and, where a GPoll-Reason is sent, `unknown` for each.",
       "retired": false
     },
     {
@@ -2171,7 +2172,7 @@ public enum EmbeddedCatalog {
         "AD-3"
       ],
       "needs": [],
-      "description": "Sends a handshake and reads its JSON object. Skipped when it carries none of `gpoll`, `poll-timeout`, `client-buffer`, `idle-expiry`, `extensions`. Expects each present member to have its type (`gpoll` a string, `poll-timeout` and `idle-expiry` numbers of 0 or more, `client-buffer` an integer of 1 or more, `extensions` an array of strings), and each advertised setting that the tester was also given (`--poll-timeout`, `--client-buffer`, `--idle-expiry`) to equal it.",
+      "description": "Skipped when the handshake advertises nothing. Sends a handshake; expects every advertised member to have its JSON type, client-buffer to equal B, and poll-timeout and idle-expiry to equal T and E where the tester was given them.",
       "retired": false
     },
     {
@@ -2183,7 +2184,7 @@ public enum EmbeddedCatalog {
         "AD-2"
       ],
       "needs": [],
-      "description": "Sends a handshake; skipped when its object has no `poll-timeout` or advertises 0. Polls the new client with nothing published and expects a 204 no earlier than T - 0.1 s and no later than T + 1 s plus the round trip, T being the advertised value.",
+      "description": "Skipped when the handshake advertises no poll-timeout, or 0, or one beyond the case time limit. Registers a client and polls it idle; expects 204 between T - 0.1 s and T + 1 s (plus one round trip) of the advertised T.",
       "retired": false
     },
     {
@@ -2198,7 +2199,7 @@ public enum EmbeddedCatalog {
         "publish",
         "ack"
       ],
-      "description": "Registers a client and publishes m1, m2, m3. Polls with `ack=0`, then `ack=1`, then `ack=2`. Expects m1, m2, m3 with `GPoll-Sequence: 1`, `2`, `3`.",
+      "description": "Registers a client; three times parks a poll with ack=n-1 and publishes a message; expects each message with GPoll-Sequence n.",
       "retired": false
     },
     {
@@ -2207,13 +2208,14 @@ public enum EmbeddedCatalog {
       "section": 18,
       "level": "MUST",
       "requirements": [
-        "AK-2"
+        "AK-2",
+        "AK-1"
       ],
       "needs": [
         "publish",
         "ack"
       ],
-      "description": "Registers a client and publishes m1, m2. Polls with `ack=0` and expects m1 with sequence 1. Polls again with `ack=0` (as if that 200 was lost) and expects m1 again, same bytes, `GPoll-Sequence: 1`. Polls with `ack=1` and expects m2 with sequence 2.",
+      "description": "Delivers message 1 to a poll with ack=0, then polls with ack=0 again, on the same and on a new connection; expects message 1 with sequence 1 each time; then ack=1 gets message 2 with sequence 2.",
       "retired": false
     },
     {
@@ -2222,13 +2224,14 @@ public enum EmbeddedCatalog {
       "section": 18,
       "level": "MUST",
       "requirements": [
-        "AK-3"
+        "AK-3",
+        "AK-1"
       ],
       "needs": [
         "publish",
         "ack"
       ],
-      "description": "Registers a client and publishes m1..m4. Polls with `ack=0`, `ack=1`, `ack=2` (getting m1, m2, m3), then with `ack=3` and expects m4 with sequence 4; then polls with `ack=2` (an old value, which is valid) and expects m4 again with sequence 4, the only unacknowledged message above 2: never m1, m2 or m3.",
+      "description": "Delivers messages 1 and 2 (ack=0, ack=1); a poll with ack=2 must wait; message 3 reaches it with sequence 3; a late poll with ack=1 must not get message 1 or 2.",
       "retired": false
     },
     {
@@ -2237,14 +2240,15 @@ public enum EmbeddedCatalog {
       "section": 18,
       "level": "MUST",
       "requirements": [
-        "AK-4"
+        "AK-4",
+        "AK-1"
       ],
       "needs": [
         "publish",
         "ack",
         "client-buffer"
       ],
-      "description": "Client X: publishes m1, polls with `ack=0` (gets m1, unacknowledged), then publishes B - 1 more messages without polling, so X holds B; publishes one more and expects X's next poll (any ack) to get 404. Client Y, registered with X, gets m1 the same way; before the last publish it polls with `ack=1` (acknowledging m1; it receives m2, or waits when B = 1), so it holds B - 1 when the last message arrives; expects Y to stay live: its next polls, each acknowledging the previous sequence, get the remaining messages in order.",
+      "description": "Two clients get message 1 unacknowledged; B-1 more are published; one client acknowledges (ack=1) and holds B-1, the other holds B. One more message: the second gets 404, the first still gets every later message with its sequence.",
       "retired": false
     },
     {
@@ -2253,13 +2257,14 @@ public enum EmbeddedCatalog {
       "section": 18,
       "level": "MUST",
       "requirements": [
-        "AK-5"
+        "AK-5",
+        "AK-1"
       ],
       "needs": [
         "publish",
         "ack"
       ],
-      "description": "Registers a client and publishes m1, m2, m3. Polls with `ack=0` (gets m1, sequence 1), then polls without `ack` and expects m2 (sequence 2), then polls with `ack=0` again and expects m3 (sequence 3), not m1 or m2: the poll without ack acknowledged them.",
+      "description": "Delivers message 1 to a poll with ack=0; a poll without ack must wait (not get message 1 again) and gets message 2 with sequence 2; then a poll with ack=2 waits.",
       "retired": false
     },
     {
@@ -2271,10 +2276,9 @@ public enum EmbeddedCatalog {
         "AK-6"
       ],
       "needs": [
-        "publish",
         "ack"
       ],
-      "description": "Registers a client, publishes m1 and polls with `ack=0` (gets m1). Then sends polls with `ack=x`, `ack=-1`, `ack=` (empty), `ack=123456789012345678901` (21 digits) and `ack=5` (above the highest sequence handed out); expects 400 for each, and then a poll with `ack=1` still to be a poll of the live client (it waits or gets the next message).",
+      "description": "Registers a client and polls with ack=x, -1, empty, 1.0, 0x1, 21 digits, and ack=1 before anything was delivered; expects 400 for each.",
       "retired": false
     },
     {

@@ -8,7 +8,7 @@ import ServiceLifecycle
 struct GPollServerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gpoll-server",
-        abstract: "The gpoll/1 reference server: HTTP long-poll broadcast on SwiftNIO.",
+        abstract: "The gpoll/1.1 reference server: HTTP long-poll broadcast on SwiftNIO.",
         discussion: """
             Clients handshake and poll at each endpoint path on the gpoll listener \
             (--host/--port), for example GET /poll?client-id=0.
@@ -22,6 +22,13 @@ struct GPollServerCommand: AsyncParsableCommand {
               GET  /stats              clients, waiting polls and counters (JSON)
             A publish is answered 204 once every client registered before it was offered the \
             message. The gpoll listener never publishes.
+
+            gpoll/1.1: the handshake object advertises the settings in force, \
+            {"client-id":"...","gpoll":"1.1","poll-timeout":T,"client-buffer":B,"idle-expiry":E,"extensions":["ack"]} \
+            (--no-advertise: client-id alone). With the ack extension (--no-ack turns it off) \
+            every message answer carries GPoll-Sequence: n, and a poll with ack=n acknowledges \
+            messages up to n and gets the next one, re-sent if its answer was lost. 404 and 400 \
+            answers carry GPoll-Reason: unknown, evicted, expired or malformed.
 
             SIGTERM or SIGINT shut down gracefully: stop accepting, answer waiting polls 204, \
             finish responses in flight, exit 0 within 5 seconds.
@@ -70,6 +77,12 @@ struct GPollServerCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Publish bodies larger than this get 413.", valueName: "bytes"))
     var maxMessageBytes = 1 << 20
 
+    @Flag(help: "Do not offer acknowledged delivery (the 'ack' extension): no GPoll-Sequence header, 'ack=n' ignored.")
+    var noAck = false
+
+    @Flag(help: "Answer handshakes with the gpoll/1 object {\"client-id\":\"...\"} alone, advertising no version, T, B, E or extensions.")
+    var noAdvertise = false
+
     @Option(help: ArgumentHelp("trace, debug, info, notice, warning, error or critical.", valueName: "level"))
     var logLevel: String = "info"
 
@@ -82,7 +95,9 @@ struct GPollServerCommand: AsyncParsableCommand {
             routineMaxClients: routineMaxClients,
             pollTimeout: pollTimeout == 0 ? nil : Self.duration(seconds: pollTimeout),
             idleExpiry: idleExpiry.map { Self.duration(seconds: $0) },
-            maxClients: maxClients
+            maxClients: maxClients,
+            offersAcknowledgedDelivery: !noAck,
+            advertisesSettings: !noAdvertise
         )
     }
 

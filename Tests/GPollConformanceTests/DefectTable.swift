@@ -24,7 +24,6 @@ enum DefectTable {
         "handshake/004": [.handshakeAtTenBytes],
         "handshake/005": [.sameIDPerConnection],
         "handshake/006": [.textPlainHandshake],
-        "handshake/007": [.prettyHandshake],
         "grammar/001": [.nonV4UUIDs],
         "grammar/002": [.sameIDPerConnection],
         "grammar/003": [.lateRegistration],
@@ -86,6 +85,17 @@ enum DefectTable {
         "stress/001": [.losesRegistrations],
         "stress/002": [.broadcastsToFirst10],
         "stress/003": [.shardsReorder],
+        // gpoll/1.1
+        "handshake/008": [.prettyHandshake],
+        "notfound/015": [.reasonsByUUID],
+        "advertise/001": [.advertisesWrongBuffer, .advertisesWrongTypes],
+        "advertise/002": [.advertisesWrongTimeout],
+        "ack/001": [.noSequenceHeader, .sequenceFromZero],
+        "ack/002": [.ackLosesUnacknowledged],
+        "ack/003": [.staleAckRewinds],
+        "ack/004": [.unacknowledgedNotCounted],
+        "ack/005": [.plainPollKeepsUnacknowledged],
+        "ack/006": [.acceptsBadAck],
     ].merging(gpoll11) { $1 }
 
     /// gpoll/1.1 cases in the sections of gpoll/1.

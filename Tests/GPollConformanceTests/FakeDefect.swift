@@ -34,4 +34,8 @@ enum FakeDefect: String, CaseIterable, Sendable {
     case gzipsUnasked, honoursRange
     // ... the client-id parameter, delivery and limits
     case badEscapeItemSkipped, fanOutRaces, lateSubscription, controlWords, crashesOnQuit, blocksOnSlowHeaders
+    // gpoll/1.1: advertised settings, acknowledged delivery, reasons
+    case advertisesWrongBuffer, advertisesWrongTypes, advertisesWrongTimeout
+    case noSequenceHeader, sequenceFromZero, ackLosesUnacknowledged, staleAckRewinds
+    case unacknowledgedNotCounted, plainPollKeepsUnacknowledged, acceptsBadAck, reasonsByUUID
 }

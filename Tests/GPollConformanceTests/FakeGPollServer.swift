@@ -89,18 +89,19 @@ final class FakeGPollServer: @unchecked Sendable {
             for client in endpoint.clients.values {
                 let idleSince = has(.expiresWhilePolling) ? client.created : client.lastActivity
                 let polling = !client.waiting.isEmpty && !has(.expiresWhilePolling)
-                if !polling && now - idleSince >= e { evict(client, from: endpoint) }
+                if !polling && now - idleSince >= e { evict(client, from: endpoint, reason: "expired") }
             }
         }
     }
 
-    func evict(_ client: FakeClient, from endpoint: FakeEndpoint) {
+    func evict(_ client: FakeClient, from endpoint: FakeEndpoint, reason: String = "evicted") {
         if has(.evictionKeepsID) {
             client.queue.removeAll()
             return
         }
         endpoint.clients[client.uuid] = nil
-        for poll in client.waiting { poll.respond(status: .notFound) }
+        endpoint.ended[client.id] = reason
+        for poll in client.waiting { poll.respond(status: .notFound, extra: [("GPoll-Reason", reason)]) }
         client.waiting.removeAll()
     }
 
@@ -153,7 +154,9 @@ final class FakeGPollServer: @unchecked Sendable {
         if has(.dedupesEqualMessages) && client.lastOffered == message { return }
         client.lastOffered = message
         let limit = has(.evictAtB) ? config.clientBuffer - 1 : config.clientBuffer
-        if client.queue.count >= limit && !has(.neverEvicts) {
+        // Handed out but unacknowledged messages are held too (AK-4).
+        let held = client.queue.count + (has(.unacknowledgedNotCounted) ? 0 : client.unacknowledged)
+        if held >= limit && !has(.neverEvicts) {
             evict(client, from: endpoint)
             return
         }
@@ -184,6 +187,10 @@ extension String {
 
 final class FakeEndpoint {
     var clients: [String: FakeClient] = [:]
+    /// Ids of evicted and expired clients, with the reason their polls are told.
+    var ended: [String: String] = [:]
+    /// Every uuid issued (for the reasonsByUUID defect).
+    var issued: Set<String> = []
     var registered = 0
     var lastPublished: [UInt8]?
 }
@@ -201,6 +208,13 @@ final class FakeClient {
     var loseNext = false
     /// The message `shardsReorder` holds back until the next one.
     var held: [UInt8]?
+    /// Acknowledged delivery: every message handed out, at index sequence - 1.
+    var history: [[UInt8]] = []
+    /// Messages up to this sequence are acknowledged.
+    var acked = 0
+    /// The index in `history` of the next message to hand out again (after an ack rewinds).
+    var resend = 0
+    var unacknowledged: Int { history.count - acked }
     init(uuid: String, serial: Int, liveAt: NIODeadline) {
         self.uuid = uuid
         self.serial = serial

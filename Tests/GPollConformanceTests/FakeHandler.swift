@@ -13,6 +13,8 @@ final class FakeHandler: ChannelInboundHandler, @unchecked Sendable {
     private var head: HTTPRequestHead?
     private var body: [UInt8] = []
     private var waitingFor: (FakeClient, FakeEndpoint)?
+    /// Whether the waiting poll carried `ack`: its message then stays unacknowledged.
+    private var waitingAcknowledges = false
     private var timeoutTask: Scheduled<Void>?
     private var connectionID: String?
     private var open = true
@@ -71,8 +73,9 @@ final class FakeHandler: ChannelInboundHandler, @unchecked Sendable {
             headers.add(name: "Cache-Control", value: "no-store")
         }
         if let contentType { headers.add(name: "Content-Type", value: contentType) }
-        if has(.leaksIDs), let last = server.endpoints[endpointPath]?.clients.values.min(by: { $0.serial < $1.serial }) {
-            headers.add(name: "X-Last-Client", value: last.id)
+        if has(.leaksIDs), let clients = server.endpoints[endpointPath]?.clients.values, !clients.isEmpty {
+            // Every live id: the oldest is no longer the case's own (the run's probe registers first).
+            headers.add(name: "X-Clients", value: clients.sorted { $0.serial < $1.serial }.map(\.id).joined(separator: ","))
         }
         for (n, v) in extra { headers.add(name: n, value: v) }
         if status != .noContent { headers.add(name: "Content-Length", value: String(body.count)) }
@@ -88,8 +91,25 @@ final class FakeHandler: ChannelInboundHandler, @unchecked Sendable {
     /// Hands a message to this parked poll.
     func deliver(_ message: [UInt8]) {
         timeoutTask?.cancel()
+        guard let (client, _) = waitingFor else { return respondMessage(message, sequence: nil) }
         waitingFor = nil
-        if message.isEmpty && has(.empty204) { respond(status: .noContent) } else { respond(status: .ok, body: message, contentType: "application/octet-stream") }
+        respondMessage(message, sequence: handOut(message, to: client, acknowledged: !waitingAcknowledges))
+    }
+
+    /// Records a first hand-out and returns its sequence number; a gpoll/1 poll's answer is acknowledged at once.
+    private func handOut(_ message: [UInt8], to client: FakeClient, acknowledged: Bool) -> Int {
+        client.history.append(message)
+        client.resend = client.history.count
+        if acknowledged || has(.ackLosesUnacknowledged) { client.acked = client.history.count }
+        return client.history.count
+    }
+
+    /// A poll's 200, with its `GPoll-Sequence` (AK-1).
+    private func respondMessage(_ message: [UInt8], sequence: Int?) {
+        if message.isEmpty && has(.empty204) { return respond(status: .noContent) }
+        var extra: [(String, String)] = []
+        if let sequence, !has(.noSequenceHeader) { extra.append(("GPoll-Sequence", String(has(.sequenceFromZero) ? sequence - 1 : sequence))) }
+        respond(status: .ok, body: message, contentType: "application/octet-stream", extra: extra)
     }
 
     // MARK: Requests
@@ -132,7 +152,8 @@ final class FakeHandler: ChannelInboundHandler, @unchecked Sendable {
         case .value(let v): value = v
         case .badEscape:
             if has(.crashOnBadEscape) { return respond(status: .internalServerError) }
-            return respond(status: has(.badEscape404) ? .notFound : .badRequest)
+            if has(.badEscape404) { return respond(status: .notFound) }
+            return respond(status: .badRequest, extra: [("GPoll-Reason", "malformed")])
         }
         guard let v = value else {
             return has(.requiresClientID) ? respond(status: .badRequest) : handshake(endpoint)
@@ -156,7 +177,33 @@ final class FakeHandler: ChannelInboundHandler, @unchecked Sendable {
               has(.ignoresRoutine) || routine == client.routine
         else { return notFound(v, endpoint) }
         if has(.lateRegistration) && NIODeadline.now() < client.liveAt { return notFound(v, endpoint) }
-        poll(client, home)
+        var ack: Int?
+        switch ackParameter(query) {
+        case .absent: ack = nil
+        case .value(let n): ack = n
+        case .malformed:
+            if !has(.acceptsBadAck) { return respond(status: .badRequest, extra: [("GPoll-Reason", "malformed")]) }
+            ack = 0
+        }
+        if let n = ack, n > client.history.count {
+            if !has(.acceptsBadAck) { return respond(status: .badRequest, extra: [("GPoll-Reason", "malformed")]) }
+            ack = client.history.count
+        }
+        poll(client, home, ack: ack)
+    }
+
+    private enum AckParameter { case absent, value(Int), malformed }
+
+    /// `ack=n`: 1 to 20 digits (a value too large for Int is above anything delivered).
+    private func ackParameter(_ query: [UInt8]?) -> AckParameter {
+        for item in (query ?? []).split(separator: UInt8(ascii: "&"), omittingEmptySubsequences: true) {
+            let eq = item.firstIndex(of: UInt8(ascii: "="))
+            guard decode(item[..<(eq ?? item.endIndex)]) == Array("ack".utf8) else { continue }
+            guard let raw = decode(eq.map { item[item.index(after: $0)...] } ?? []), (1...20).contains(raw.count),
+                  raw.allSatisfy({ (0x30...0x39).contains($0) }) else { return .malformed }
+            return .value(Int(String(decoding: raw, as: UTF8.self)) ?? .max)
+        }
+        return .absent
     }
 
     private enum Parameter { case absent, value([UInt8]), badEscape }
@@ -226,7 +273,17 @@ final class FakeHandler: ChannelInboundHandler, @unchecked Sendable {
                 if !client.waiting.isEmpty { client.waiting.removeFirst().respond(status: .noContent) }
             }
         }
-        respond(status: .notFound)
+        respond(status: .notFound, extra: [("GPoll-Reason", reason(for: v, in: endpoint))])
+    }
+
+    /// `evicted` or `expired` for exactly an ended id, else `unknown` (NF-10).
+    private func reason(for v: [UInt8], in endpoint: FakeEndpoint) -> String {
+        let text = String(decoding: v, as: UTF8.self)
+        if has(.reasonsByUUID), let dollar = text.firstIndex(of: "$"), endpoint.issued.contains(String(text[text.index(after: dollar)...])),
+           endpoint.clients[String(text[text.index(after: dollar)...])]?.id != text {
+            return "evicted"
+        }
+        return endpoint.ended[text] ?? "unknown"
     }
 
     private func handshake(_ endpoint: FakeEndpoint) {
@@ -243,17 +300,41 @@ final class FakeHandler: ChannelInboundHandler, @unchecked Sendable {
             let client = FakeClient(uuid: uuid, serial: endpoint.registered, liveAt: liveAt)
             endpoint.registered += 1
             if !(has(.losesRegistrations) && client.serial % 200 == 199) { endpoint.clients[uuid] = client }
+            endpoint.issued.insert(uuid)
             if has(.deliversPreRegistrationMessages), let last = endpoint.lastPublished { client.queue.append(last) }
         }
         connectionID = uuid
         let id = "0$\(uuid)"
         let body: String
-        if has(.handshakeNotJSON) { body = id } else if has(.prettyHandshake) { body = "{ \"client-id\" : \"\(id)\", \"v\": 1 }\n" } else { body = #"{"client-id":"\#(id)"}"# }
+        if has(.handshakeNotJSON) { body = id } else if has(.prettyHandshake) { body = "{ \"client-id\" : \"\(id)\", \"v\": 1 }\n" } else { body = #"{"client-id":"\#(id)""# + advertisement + "}" }
         respond(status: .ok, body: Array(body.utf8), contentType: has(.textPlainHandshake) ? "text/plain; charset=utf-8" : "application/json")
     }
 
-    private func poll(_ client: FakeClient, _ endpoint: FakeEndpoint) {
+    /// The gpoll/1.1 members of the handshake object (AD-1).
+    private var advertisement: String {
+        func seconds(_ amount: TimeAmount?) -> Double { Double(amount?.nanoseconds ?? 0) / 1e9 }
+        let b = has(.advertisesWrongBuffer) ? server.config.clientBuffer + 1 : server.config.clientBuffer
+        let t = seconds(server.config.pollTimeout) * (has(.advertisesWrongTimeout) ? 2 : 1)
+        return #","gpoll":"1.1","poll-timeout":\#(t),"client-buffer":\#(has(.advertisesWrongTypes) ? "\"\(b)\"" : "\(b)"),"#
+            + #""idle-expiry":\#(seconds(server.config.idleExpiry)),"extensions":["ack"]"#
+    }
+
+    private func poll(_ client: FakeClient, _ endpoint: FakeEndpoint, ack: Int?) {
         client.lastActivity = .now()
+        // An ack acknowledges up to n (never back, unless staleAckRewinds); a poll without
+        // one acknowledges everything handed out (unless plainPollKeepsUnacknowledged).
+        if let ack {
+            if ack > client.acked || has(.staleAckRewinds) { client.acked = ack }
+        } else if !has(.plainPollKeepsUnacknowledged) {
+            client.acked = client.history.count
+        }
+        client.resend = client.acked
+        if client.resend < client.history.count {
+            let sequence = client.resend + 1
+            client.resend += 1
+            if ack == nil { client.acked = client.resend }
+            return respondMessage(client.history[sequence - 1], sequence: sequence)
+        }
         if !client.queue.isEmpty {
             if has(.batchesMessages) {
                 let all = client.queue.joined()
@@ -261,7 +342,7 @@ final class FakeHandler: ChannelInboundHandler, @unchecked Sendable {
                 return respond(status: .ok, body: Array(all), contentType: "application/octet-stream")
             }
             let m = client.queue.removeFirst()
-            return m.isEmpty && has(.empty204) ? respond(status: .noContent) : respond(status: .ok, body: m, contentType: "application/octet-stream")
+            return respondMessage(m, sequence: handOut(m, to: client, acknowledged: ack == nil))
         }
         if has(.immediate204) { return respond(status: .noContent) }
         if !client.waiting.isEmpty && !has(.fanOutToPolls) {
@@ -273,6 +354,7 @@ final class FakeHandler: ChannelInboundHandler, @unchecked Sendable {
         }
         client.waiting.append(self)
         waitingFor = (client, endpoint)
+        waitingAcknowledges = ack != nil
         if let t = server.config.pollTimeout, !has(.noTimeout), let context {
             timeoutTask = context.eventLoop.assumeIsolated().scheduleTask(in: t) { [self] in
                 client.waiting.removeAll { $0 === self }

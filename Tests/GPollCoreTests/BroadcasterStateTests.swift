@@ -30,7 +30,7 @@ extension State {
 
     /// Polls and expects an immediate message.
     mutating func take(_ id: ClientID, token: UInt64 = 999, _ clock: TestClock) -> String? {
-        if case .deliver(let message) = poll(id, token: PollToken(token), now: clock.now) { return message }
+        if case .deliver(let message, _) = poll(id, token: PollToken(token), now: clock.now) { return message }
         return nil
     }
 }
@@ -191,7 +191,7 @@ struct BroadcasterStateTests {
         _ = state.poll(id, token: PollToken(1), now: clock.now)
         let delivery = state.publish("first", now: clock.now).deliveries[0]
         _ = state.publish("second", now: clock.now)
-        guard case .requeued = state.returnUndelivered(delivery.message, to: id, now: clock.now) else {
+        guard case .requeued = state.returnUndelivered(delivery.message, sequence: delivery.sequence, to: id, now: clock.now) else {
             Issue.record("expected the message back in the queue")
             return
         }
@@ -199,7 +199,7 @@ struct BroadcasterStateTests {
         #expect(state.take(id, clock) == "second")
 
         _ = state.poll(id, token: PollToken(2), now: clock.now)
-        guard case .deliver(let redelivery) = state.returnUndelivered("again", to: id, now: clock.now) else {
+        guard case .deliver(let redelivery) = state.returnUndelivered("again", sequence: 1, to: id, now: clock.now) else {
             Issue.record("expected a direct delivery to the waiting poll")
             return
         }
@@ -208,7 +208,7 @@ struct BroadcasterStateTests {
         _ = state.publish("a", now: clock.now)
         _ = state.publish("b", now: clock.now)
         _ = state.publish("c", now: clock.now)  // evicts
-        guard case .clientGone = state.returnUndelivered("late", to: id, now: clock.now) else {
+        guard case .clientGone = state.returnUndelivered("late", sequence: 3, to: id, now: clock.now) else {
             Issue.record("an evicted client takes nothing back")
             return
         }
@@ -224,7 +224,7 @@ struct BroadcasterStateTests {
         let taken = state.take(id, clock)
         #expect(taken == "a")
         #expect(state.publish("c", now: clock.now).evicted.isEmpty)
-        guard case .requeued = state.returnUndelivered("a", to: id, now: clock.now) else {
+        guard case .requeued = state.returnUndelivered("a", sequence: 1, to: id, now: clock.now) else {
             Issue.record("expected the message back in the queue")
             return
         }

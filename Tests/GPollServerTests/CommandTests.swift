@@ -68,19 +68,19 @@ struct CommandTests {
         #expect(output.contains("/publish"))
         #expect(output.contains("--admin-port"))
         #expect(output.contains("loopback"))
+        #expect(output.contains("--no-ack") && output.contains("--no-advertise") && output.contains("GPoll-Sequence"))
     }
 
-    @Test("SIGTERM: waiting polls get 204 and the process exits 0")
-    func sigterm() async throws {
+    /// Starts `gpoll-server` with these arguments (ports 0) and reads the bound ports from its start-up log.
+    static func start(_ arguments: [String]) throws -> (process: Process, gpollPort: Int, adminPort: Int) {
         let binary = try #require(Self.binary, "build gpoll-server first")
         let process = Process()
         process.executableURL = binary
-        process.arguments = ["--port", "0", "--admin-port", "0", "--poll-timeout", "0"]
+        process.arguments = ["--port", "0", "--admin-port", "0"] + arguments
         let pipe = Pipe()
         process.standardError = pipe
         process.standardOutput = FileHandle.nullDevice
         try process.run()
-        defer { if process.isRunning { process.terminate() } }
         // The start-up log names the bound addresses: read until both listeners' lines.
         var log = ""
         func port(after marker: String) -> Int? {
@@ -95,8 +95,33 @@ struct CommandTests {
             if data.isEmpty { break }
             log += String(decoding: data, as: UTF8.self)
         }
-        let gpollPort = try #require(port(after: "gpoll listener started"), "no start-up line in: \(log)")
-        let adminPort = try #require(port(after: "admin listener started"), "no start-up line in: \(log)")
+        guard let gpollPort = port(after: "gpoll listener started"), let adminPort = port(after: "admin listener started") else {
+            process.terminate()
+            throw TestClientError(description: "no start-up lines in: \(log)")
+        }
+        return (process, gpollPort, adminPort)
+    }
+
+    @Test("--no-advertise and --no-ack: the gpoll/1 handshake object, no GPoll-Sequence, ack ignored")
+    func gpoll1Mode() async throws {
+        let (process, gpollPort, adminPort) = try Self.start(["--no-advertise", "--no-ack"])
+        defer { if process.isRunning { process.terminate() } }
+        let connection = try await TestConnection.connect(port: gpollPort)
+        let handshake = try await connection.request("/poll?client-id=0")
+        let id = try HandshakeBody.decode(handshake.body).get()
+        #expect(handshake.text == #"{"client-id":"\#(id)"}"#)
+        let admin = try await TestConnection.connect(port: adminPort)
+        #expect(try await admin.request("/publish", method: .POST, body: Array("m".utf8)).status == .noContent)
+        let message = try await connection.request("/poll?client-id=\(id)&ack=x")
+        #expect(message.text == "m" && message.headers.value("GPoll-Sequence") == nil)
+        await admin.close()
+        await connection.close()
+    }
+
+    @Test("SIGTERM: waiting polls get 204 and the process exits 0")
+    func sigterm() async throws {
+        let (process, gpollPort, adminPort) = try Self.start(["--poll-timeout", "0"])
+        defer { if process.isRunning { process.terminate() } }
         let connection = try await TestConnection.connect(port: gpollPort)
         let handshake = try await connection.request("/poll?client-id=0")
         let id = try HandshakeBody.decode(handshake.body).get()

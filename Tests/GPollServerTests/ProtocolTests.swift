@@ -17,7 +17,9 @@ struct ProtocolTests {
                 #expect(response.headers.value("content-type") == "application/json")
                 expectGPollHeaders(response)
                 let id = try HandshakeBody.decode(response.body).get()
-                #expect(response.text == #"{"client-id":"\#(id)"}"#)
+                // gpoll/1.1 (HS-6): client-id first, compact, then the advertised settings.
+                #expect(response.text.hasPrefix(#"{"client-id":"\#(id)","#))
+                #expect(response.body == HandshakeBody.encode(id, advertising: server.endpoint.configuration.advertisement))
             }
             // Any method is accepted on an endpoint path, and a body is ignored.
             let post = try await connection.request("/poll?client-id=0", method: .POST, body: Array("ignored".utf8))

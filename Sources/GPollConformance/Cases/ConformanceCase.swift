@@ -18,13 +18,18 @@ public struct ConformanceCase: Sendable {
     /// How long the case is expected to take against a conforming server, for
     /// balancing lanes only (nil: a short case, longer with B).
     public let estimate: (@Sendable (Settings) -> Duration)?
+    /// Why the case cannot run against this server, beyond the catalog's needs
+    /// (say, what the server's handshake did not advertise); nil: it can.
+    public let skipReason: (@Sendable (Settings) -> String?)?
     public let run: @Sendable (CaseContext) async throws -> Void
 
     public init(_ id: String, scheduling: Scheduling? = nil, estimate: (@Sendable (Settings) -> Duration)? = nil,
+                skipReason: (@Sendable (Settings) -> String?)? = nil,
                 run: @escaping @Sendable (CaseContext) async throws -> Void) {
         self.id = id
         self.scheduling = scheduling
         self.estimate = estimate
+        self.skipReason = skipReason
         self.run = run
     }
 

@@ -124,5 +124,28 @@ enum NotFoundCases {
             for value in ["\(id)$", "\(id)$junk", "\(id)%20"] { try await ctx.expectNotFound(value, on: c, "NF-7") }
             try ctx.expectMessage(try await ctx.poll(id, on: c), m, requirement: "NF-6")
         },
+    ] + gpoll11
+
+    /// gpoll/1.1: what `GPoll-Reason` may reveal (NF-10).
+    static let gpoll11: [ConformanceCase] = [
+        ConformanceCase("notfound/015", skipReason: { settings in
+            settings.probed?.sendsReasons == true ? nil : "the server sends no GPoll-Reason on a 404 (NF-9 is optional)"
+        }) { ctx in
+            let c = try await ctx.connect()
+            let id = try await ctx.handshake(on: c)
+            let last = id.uuidText.last == "0" ? "1" : "0"
+            let guesses = [("a guessed id", "0$\(ctx.randomUUID())")]
+                + otherRoutines(id.routine).map { ("the live uuid under routine \($0)", "\($0)$\(id.uuidText)") }
+                + [("the live id with its last digit changed", variant(id) { String($0.dropLast()) + last }),
+                   ("the live id with a byte appended", id.description + "0")]
+            for (what, value) in guesses {
+                let event = try await ctx.get(clientID: value, on: await c.isClosed ? try await ctx.connect() : c)
+                let response = try ctx.expectStatus(event, 404, requirement: "NF-2", what: "\(what) (\(value))")
+                if let reason = response.value(GPollHeaderName.reason) {
+                    try ctx.check(reason == GPollReason.unknown.rawValue, "NF-10",
+                                  expected: "GPoll-Reason: unknown for \(what)", actual: "GPoll-Reason: \(reason)")
+                }
+            }
+        },
     ]
 }

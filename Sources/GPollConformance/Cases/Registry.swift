@@ -8,6 +8,8 @@ public enum CaseRegistry {
         + StressCases.all
         // gpoll/1.1 cases in the sections of gpoll/1
         + TransportCases.gpoll11 + ParamCases.gpoll11 + DeliveryCases.gpoll11 + LimitsCases.gpoll11
+        // gpoll/1.1 sections
+        + AdvertiseCases.all + AckCases.all
 
     public static var ids: [String] { all.map(\.id) }
 }

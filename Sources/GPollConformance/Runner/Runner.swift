@@ -8,7 +8,7 @@ import Synchronization
 public struct ConformanceRunner: Sendable {
     public let catalog: CatalogView
     public let registry: [ConformanceCase]
-    public let settings: Settings
+    public internal(set) var settings: Settings
     /// Where a publishing case goes when both lanes are equally loaded (tests use it
     /// to run a lone case on a chosen lane).
     public var preferredLane: Lane = .b
@@ -33,7 +33,7 @@ public struct ConformanceRunner: Sendable {
             let reason = code == nil ? "no code for this case in this gpoll-conform build"
                 : !entry.unknownNeeds.isEmpty
                 ? "needs \(entry.unknownNeeds.map { "'\($0)'" }.joined(separator: ", ")), which this gpoll-conform build does not know (a newer Spec?)"
-                : settings.unmetNeed(entry.needs)
+                : settings.unmetNeed(entry.needs) ?? code?.skipReason?(settings)
             return Planned(entry: entry, code: code, skipReason: reason)
         }
     }
@@ -75,6 +75,12 @@ public struct ConformanceRunner: Sendable {
 
     public func run(_ selection: CaseSelection, client: WireClient,
                     onResult: @escaping @Sendable (CaseResult) -> Void = { _ in }) async -> [CaseResult] {
+        guard settings.probed != nil else {
+            // Learn from one handshake what the server offers, before planning (skips depend on it).
+            var probed = self
+            probed.settings = await ServerProbe.learn(settings, client: client)
+            return await probed.run(selection, client: client, onResult: onResult)
+        }
         let planned = plan(selection)
         let runToken = String(UInt32.random(in: 0...UInt32.max), radix: 36)
         var results: [String: CaseResult] = [:]

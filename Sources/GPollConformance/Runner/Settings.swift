@@ -21,6 +21,8 @@ public struct Settings: Sendable {
     public var strict: Bool
     /// Whether the server offers acknowledged delivery (learnt from its handshake).
     public var serverOffersAck: Bool = false
+    /// What the server showed of itself before the cases ran (``ServerProbe``); nil until then.
+    public var probed: ProbedServer?
     /// Whether the stress tier (cases that need `stress`) runs.
     public var stress: Bool = false
     /// How many non-publishing cases run at once.
