@@ -22,4 +22,7 @@ enum FakeDefect: String, CaseIterable, Sendable {
     // Security and harness
     case leaksIDs, publishViaPoll, publishIgnoresToken, asyncPublish, publishToAllEndpoints, formDecodesPublishBody
     case plainHTTPBeyondLoopback
+    // Intermittent (for --repeat and FLAKY; not in DefectTable, whose defects fail every run)
+    /// Every second handshake of an endpoint answers the bare id instead of JSON (HS-1).
+    case everyOtherHandshakeNotJSON
 }
