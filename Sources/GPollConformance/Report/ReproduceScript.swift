@@ -215,7 +215,7 @@ public enum ReproduceScript {
         mutating func build() {
             let entries = result.transcript
             let modes = modes(entries)
-            var opened = Set<String>()
+            var opened = Set<String>(), closed = Set<String>()
             var pendingMethods: [String: [String]] = [:]
             var answeredByCurl = Set<Int>()
             var lastOnConnection: [String: Int] = [:]
@@ -262,7 +262,7 @@ public enum ReproduceScript {
                 default:
                     if Self.isTesterClose(entry) {
                         // A curl command closes its own connection when it ends.
-                        guard modes[label] == .tcp, opened.contains(label) else { continue }
+                        guard modes[label] == .tcp, opened.contains(label), closed.insert(label).inserted else { continue }
                         pause(until: entry.milliseconds)
                         lines.append(entry.text == "aborting (RST)"
                                      ? "close_tcp \(label)    # the tester reset it (RST); bash can only close (FIN)"
@@ -443,9 +443,10 @@ public enum ReproduceScript {
             }
             let scheme = sent.endpoint.lowercased().hasPrefix("https") ? "https" : "http"
             command += " \"\(scheme)://${\(host)}" + doubleQuoted(sent.target).dropFirst()
-            command += " -o \"$WORK/\(label)\" || curl_failed $?"
+            command += " -o \"$WORK/\(label)\" 2>&1 || curl_failed $?"
             if let input { command = "\(input) | \(command)" }
-            lines.append("echo \(ReproduceScript.quoted("> \(label) " + oneLine(Transcript.escape(sent.bytes.prefix(while: { $0 != 0x0D && $0 != 0x0A }), limit: 200))))")
+            let requestLine = Array(sent.bytes.prefix(while: { $0 != 0x0D && $0 != 0x0A }).prefix(300))
+            lines.append("echo \"> \(label) \"" + doubleQuoted(requestLine))
             lines.append(command)
             lines.append("show \(label)")
             if let answer, answer.direction == "<" { learnID(from: answer.text, file: "$WORK/\(label)") }
@@ -456,6 +457,7 @@ public enum ReproduceScript {
     /// below them reads as the wire did.
     static let helpers = #"""
         WORK=$(mktemp -d); trap 'rm -rf "$WORK"' EXIT
+        trap '' PIPE    # a write to a connection the server closed fails; it must not end the script
 
         note() { printf '* %s\n' "$*"; }
         # Prints bytes readably: a prefix per line, controls shown as ^X.
