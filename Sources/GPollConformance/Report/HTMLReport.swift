@@ -158,7 +158,7 @@ public enum HTMLReport {
         .outcome-skip .badge,th.outcome-skip,td.outcome-skip{background:#9e9e9e;color:#fff}
         .meta{color:#666;font-size:.85rem;margin:.1rem 0}ul.requirements{margin:.3rem 0;padding-left:1.2rem}.level{font-size:.8rem;color:#555}
         table.finding th{text-align:left;vertical-align:top;padding:.1rem .8rem .1rem 0;color:#555;font-weight:500}
-        table.finding td{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.85rem;word-break:break-all}
+        table.finding td.expected,table.finding td.actual{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.85rem;word-break:break-all}
         pre{background:#f6f6f6;padding:.5rem;overflow-x:auto;font-size:.8rem;white-space:pre-wrap;word-break:break-all}
         summary{cursor:pointer;color:#444}
         @media print{details{display:block}li.case{break-inside:avoid}}

@@ -446,7 +446,7 @@ public enum ReproduceScript {
             command += " -o \"$WORK/\(label)\" 2>&1 || curl_failed $?"
             if let input { command = "\(input) | \(command)" }
             let requestLine = Array(sent.bytes.prefix(while: { $0 != 0x0D && $0 != 0x0A }).prefix(300))
-            lines.append("echo \"> \(label) \"" + doubleQuoted(requestLine))
+            lines.append("echo \"> \(label) " + doubleQuoted(requestLine).dropFirst())
             lines.append(command)
             lines.append("show \(label)")
             if let answer, answer.direction == "<" { learnID(from: answer.text, file: "$WORK/\(label)") }
