@@ -1,5 +1,8 @@
 import Foundation
-import GPollConformance
+@testable import GPollConformance
+import NIOCore
+import NIOPosix
+import Synchronization
 import Testing
 
 /// --reproduce: the scripts are valid bash, and replaying one against a fresh server
@@ -91,5 +94,76 @@ import Testing
             #expect(replayed.stdout.contains("Compare with the answers above."), "\(name):\n\(replayed.stdout.suffix(2000))")
         }
     }
+
+    /// Every byte value, shell metacharacters and a long run of one byte are sent
+    /// exactly as recorded (and nothing in them is run by bash); hostile text in the
+    /// finding and the run's target stays in comments and the quoted heredoc.
+    @Test func rawBytesReplayExactly() async throws {
+        let recorder = try await ByteRecorder.start()
+        let scratch = try ScratchDirectory()
+        defer { scratch.remove() }
+        let marker = scratch.file("pwned")
+        let sent = Array(0...255).map(UInt8.init) + Array("'$(touch \(marker))`touch \(marker)`%s%%\\\\x41\"\n".utf8)
+            + Array(repeating: UInt8(ascii: "a"), count: 100) + [0, 0x0D, 0x0A]
+        let endpoint = try Endpoint("http://127.0.0.1:\(recorder.port)/poll")
+        let transcript = [
+            Transcript.Entry(milliseconds: 0, connection: "c1", direction: ">", text: "raw bytes: ...",
+                             sent: Transcript.Sent(endpoint: endpoint.url, hostHeader: endpoint.hostHeader, method: nil,
+                                                   target: [], headers: [], body: [], bytes: sent)),
+            Transcript.Entry(milliseconds: 100, connection: "c1", direction: "*", text: "no response yet"),
+            Transcript.Entry(milliseconds: 110, connection: "c1", direction: "*", text: "closing (FIN)"),
+        ]
+        let finding = Finding(requirement: "TR-1", level: .must, expected: "GPOLL_CONFORM_FINDING\n$(touch \(marker))",
+                              actual: JUnitOutputTests.hostile)
+        let result = CaseResult(id: "limits/005", title: "T'itle $(touch \(marker)) <x>", section: "15", level: .must,
+                                requirements: ["TR-1"], outcome: .fail, finding: finding, transcript: transcript)
+        let script = ReproduceScript.script(for: result, catalog: .embedded, settings: Settings(pollURL: endpoint),
+                                            run: JUnitOutputTests.info)
+        let path = scratch.file("limits-005.sh")
+        try Data(script.utf8).write(to: URL(fileURLWithPath: path))
+        #expect(try await External.run(try Self.bash(), ["-n", path], timeout: .seconds(20)).status == 0)
+        let run = try await External.run(try Self.bash(), [path], timeout: .seconds(30))
+        try await Task.sleep(for: .milliseconds(200))
+        let received = await recorder.stop()
+        #expect(run.status == 0 && run.stderr.isEmpty, "\(run.stdout)\n\(run.stderr)")
+        #expect(received == sent, "received \(received.count) bytes, sent \(sent.count); first difference at \(zip(received, sent).enumerated().first { $0.element.0 != $0.element.1 }?.offset ?? min(received.count, sent.count))")
+        #expect(!FileManager.default.fileExists(atPath: marker), "bash ran text from the transcript")
+        #expect(run.stdout.contains("(nothing within 0.1 s)"))
+    }
 }
 
+/// A TCP listener that keeps every byte it receives and answers nothing.
+final class ByteRecorder: Sendable {
+    private let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+    private let channel = Mutex<(any Channel)?>(nil)
+    private let bytes = Mutex<[UInt8]>([])
+
+    var port: Int { channel.withLock { $0?.localAddress?.port ?? 0 } }
+
+    final class Collect: ChannelInboundHandler, Sendable {
+        typealias InboundIn = ByteBuffer
+        let recorder: ByteRecorder
+        init(_ recorder: ByteRecorder) { self.recorder = recorder }
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            let chunk = Array(unwrapInboundIn(data).readableBytesView)
+            recorder.bytes.withLock { $0 += chunk }
+        }
+    }
+
+    static func start() async throws -> ByteRecorder {
+        let recorder = ByteRecorder()
+        let channel = try await ServerBootstrap(group: recorder.group)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(Collect(recorder)) }
+            }
+            .bind(host: "127.0.0.1", port: 0).get()
+        recorder.channel.withLock { $0 = channel }
+        return recorder
+    }
+
+    func stop() async -> [UInt8] {
+        try? await channel.withLock { $0 }?.close()
+        try? await group.shutdownGracefully()
+        return bytes.withLock { $0 }
+    }
+}
