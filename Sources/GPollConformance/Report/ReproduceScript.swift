@@ -175,17 +175,18 @@ public enum ReproduceScript {
                     modes[label] = .tcp
                     continue
                 }
-                // Each request must be answered (or its connection closed by the server)
-                // before any other connection sends or closes: a curl command runs to its end.
-                var curlable = true
-                for (offset, _) in sends {
-                    guard let answer = own.first(where: { $0.offset > offset }),
-                          answer.element.direction == "<" || answer.element.text == "connection closed by the server"
-                            || answer.element.text.hasPrefix("malformed response") else {
+                // Request, answer, request, answer... (then the tester's close): each request
+                // answered (or its connection ended by the server) before any other connection
+                // sends or closes, since a curl command runs to its end, and nothing awaited after.
+                let steps = own.filter { !Self.isTesterClose($0.element) }
+                var curlable = steps.count == 2 * sends.count
+                for pair in stride(from: 0, to: curlable ? steps.count : 0, by: 2) {
+                    let (send, answer) = (steps[pair], steps[pair + 1])
+                    guard send.element.direction == ">", Self.isAnswer(answer.element) else {
                         curlable = false
                         break
                     }
-                    let between = entries[(offset + 1)..<answer.offset]
+                    let between = entries[(send.offset + 1)..<answer.offset]
                     if between.contains(where: { $0.connection != label && $0.connection != "--" && ($0.direction == ">" || Self.isTesterClose($0)) }) {
                         curlable = false
                     }
@@ -193,6 +194,11 @@ public enum ReproduceScript {
                 modes[label] = curlable ? .curl : .tcp
             }
             return modes
+        }
+
+        /// A response, or the end of the connection by the server, as recorded.
+        static func isAnswer(_ entry: Transcript.Entry) -> Bool {
+            entry.direction == "<" || entry.text == "connection closed by the server" || entry.text.hasPrefix("malformed response")
         }
 
         static func isTesterClose(_ entry: Transcript.Entry) -> Bool {
