@@ -132,6 +132,37 @@ import Testing
     }
 }
 
+extension ReproduceTests {
+    /// A publish becomes `printf ... | curl --data-binary @-`: the printf half gives
+    /// back the body byte for byte, also one that starts with `-` or holds `%`, `'`, `\`.
+    @Test func curlBodyIsTheRecordedBody() async throws {
+        let endpoint = try Endpoint("http://127.0.0.1:9/publish")
+        let body = Array("-n '$(x)' %s %% \\\\ \u{1}\r\n".utf8) + [0, 0xFF]
+        let request = WireRequest(method: "POST", target: "/publish", body: body)
+        let transcript = [
+            Transcript.Entry(milliseconds: 0, connection: "c1", direction: ">", text: "POST /publish",
+                             sent: Transcript.Sent(endpoint: endpoint.url, hostHeader: endpoint.hostHeader, method: "POST",
+                                                   target: request.target, headers: [], body: body,
+                                                   bytes: request.serialized(host: endpoint.hostHeader))),
+            Transcript.Entry(milliseconds: 3, connection: "c1", direction: "<", text: "HTTP/1.1 204 No Content\n(empty body)"),
+        ]
+        let result = CaseResult(id: "harness/004", title: "t", section: "16", level: .must, requirements: [], outcome: .fail,
+                                transcript: transcript)
+        let script = ReproduceScript.script(for: result, catalog: .embedded,
+                                            settings: Settings(pollURL: try Endpoint("http://127.0.0.1:9/poll"), publishURL: endpoint),
+                                            run: JUnitOutputTests.info)
+        let line = try #require(script.split(separator: "\n").first { $0.contains("| curl ") }, "\(script)")
+        let printf = String(line[..<line.range(of: " | curl ")!.lowerBound])
+        let scratch = try ScratchDirectory()
+        defer { scratch.remove() }
+        try Data("\(printf) > \(scratch.file("body"))\n".utf8).write(to: URL(fileURLWithPath: scratch.file("run.sh")))
+        let run = try await External.run(try Self.bash(), [scratch.file("run.sh")], timeout: .seconds(20))
+        #expect(run.status == 0, "\(printf): \(run.stderr)")
+        #expect(try [UInt8](Data(contentsOf: URL(fileURLWithPath: scratch.file("body")))) == body, "\(printf)")
+        #expect(line.contains("-H 'Content-Type:'"), "no form Content-Type added by curl")
+    }
+}
+
 /// A TCP listener that keeps every byte it receives and answers nothing.
 final class ByteRecorder: Sendable {
     private let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)

@@ -442,7 +442,7 @@ public enum ReproduceScript {
                 // curl would add a form Content-Type; the tester sent none unless the case did.
                 if !sent.headers.contains(where: { $0.name.lowercased() == "content-type" }) { command += " -H 'Content-Type:'" }
                 command += " -H 'Expect:' --data-binary @-"
-                input = "printf '\(Self.format(sent.body))'"
+                input = "printf -- '\(Self.format(sent.body))'"
                 if sent.body.count > 256 && Set(sent.body).count == 1 {
                     input = "head -c \(sent.body.count) /dev/zero | tr '\\0' '\\\(String(sent.body[0], radix: 8).leftPadded(to: 3))'"
                 }
