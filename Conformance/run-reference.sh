@@ -1,11 +1,25 @@
 #!/usr/bin/env bash
 # Regenerates Conformance/reports/reference/: builds, starts the reference server
-# with known settings on free ports, runs gpoll-conform --strict against it with
-# --junit and --json, and stops the server. The client-limit cases need a server
-# that fills faster than idle expiry empties it, so they run in a second pass
-# against a second server with --max-clients 200.
+# with known settings on free ports, runs gpoll-conform --strict against it, and
+# stops the server. The client-limit cases need a server that fills faster than
+# idle expiry empties it, so they run in a second pass against a second server
+# with --max-clients 200.
+#
+# Committed: the JUnit XML (<name>.xml) and the console text (<name>.txt), small
+# enough to review in a diff. On demand, not committed (.gitignore there):
+#   --json   also the full JSON with every transcript (<name>.json, about 2 MB)
+#   --html   also the HTML page (<name>.html)
+# e.g. bash Conformance/run-reference.sh --json --html
 set -euo pipefail
 cd "$(dirname "$0")/.."
+want_json=false want_html=false
+for argument in "$@"; do
+    case $argument in
+        --json) want_json=true ;;
+        --html) want_html=true ;;
+        *) echo "usage: $0 [--json] [--html]" >&2; exit 2 ;;
+    esac
+done
 swift build --product gpoll-server >/dev/null
 swift build --product gpoll-conform >/dev/null
 bin=$(swift build --show-bin-path)
@@ -15,7 +29,10 @@ mkdir -p "$out"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 run() { # name, extra server args, extra conform args
-    local name=$1 server_args=$2 conform_args=$3 port admin pid status=0
+    local name=$1 server_args=$2 conform_args=$3 port admin pid status=0 reports
+    reports=(--junit "$out/$name.xml")
+    if $want_json; then reports+=(--json "$out/$name.json"); fi
+    if $want_html; then reports+=(--html "$out/$name.html"); fi
     port=$(free_port); admin=$(free_port)
     "$bin/gpoll-server" --port "$port" --admin-port "$admin" --endpoint /poll --endpoint /poll2 \
         --client-buffer 100 --poll-timeout 2 --idle-expiry 1 $server_args --log-level warning &
@@ -26,7 +43,7 @@ run() { # name, extra server args, extra conform args
         --publish-url "http://127.0.0.1:$admin/publish/poll" \
         --second-endpoint "http://127.0.0.1:$port/poll2" --second-publish-url "http://127.0.0.1:$admin/publish/poll2" \
         --client-buffer 100 --poll-timeout 2 --idle-expiry 1 --settle-ms 50 --strict \
-        --junit "$out/$name.xml" --json "$out/$name.json" $conform_args | tee "$out/$name.txt" || status=$?
+        "${reports[@]}" $conform_args | tee "$out/$name.txt" || status=$?
     kill "$pid"; wait "$pid" 2>/dev/null || true
     trap - EXIT
     return $status

@@ -24,12 +24,18 @@ public struct JUnitTestCase: Sendable, Hashable {
     public var time: Double
     /// How the case ended.
     public var outcome: Outcome
+    /// The case's own `<system-out>`, written after the outcome element when not
+    /// empty. The Jenkins (Surefire) schema allows it and junitparser, xunitparser,
+    /// Jenkins and GitLab show it with the case; the Ant schema has no such element,
+    /// so a report using it is valid for the Jenkins schema only.
+    public var systemOut: String
 
     /// Creates a test case.
-    public init(name: String, classname: String, time: Double = 0, outcome: Outcome = .passed) {
+    public init(name: String, classname: String, time: Double = 0, outcome: Outcome = .passed, systemOut: String = "") {
         self.name = name
         self.classname = classname
         self.time = time
         self.outcome = outcome
+        self.systemOut = systemOut
     }
 }

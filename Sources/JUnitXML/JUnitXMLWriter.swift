@@ -130,6 +130,9 @@ public enum JUnitXMLWriter {
             try w.attribute("message", message)
             try w.endElement()
         }
+        // After the outcome: xunitparser starts a new case object at <failure>, and
+        // would drop output read before it.
+        if !testCase.systemOut.isEmpty { try w.textElement("system-out", testCase.systemOut) }
         try w.endElement()
     }
 

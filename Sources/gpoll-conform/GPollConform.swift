@@ -16,14 +16,23 @@ struct GPollConform: AsyncParsableCommand {
               WARN   a SHOULD was broken; not a failure unless --strict
               SKIP   not run, with the reason (e.g. "needs --publish-url")
               ERROR  could not run: refused connection, publish URL not answering 2xx, time-out
+              FLAKY  with --repeat: some runs passed and some did not; the counts say how
+                     many of each (e.g. "3 pass, 2 fail")
 
-            Every FAIL, WARN and ERROR prints the requirement id and its sentence,
+            Every FAIL, WARN, FLAKY and ERROR prints the requirement id and its sentence,
             expected against actual, and the HTTP transcript of the case.
 
             Exit codes:
-              0  nothing failed (PASS, WARN, SKIP only)
-              1  a case failed, or could not run (FAIL or ERROR)
+              0  nothing failed (PASS, WARN, SKIP only, or FLAKY between PASS and WARN)
+              1  a case failed, or could not run (FAIL or ERROR, or FLAKY with a run
+                 that FAILed or ERRORed: a server that breaks a MUST now and then
+                 does not conform; under --strict a WARN run counts as FAIL)
               2  bad usage, or the target is unreachable
+
+            Reports: --junit (CI), --json (everything, with transcripts), --html (one
+            page to read, offline), --reproduce DIR (a bash script per FAIL, WARN and
+            FLAKY case that replays its exchange with curl or /dev/tcp, e.g.
+            DIR/handshake-002.sh; run it with bash, SERVER=host:port to aim it elsewhere).
 
             A broadcast reaches every client of an endpoint, so at most one case
             publishes on an endpoint at a time, alone there; cases that publish
@@ -33,6 +42,11 @@ struct GPollConform: AsyncParsableCommand {
             Example, against the reference server started with its defaults:
               gpoll-conform http://127.0.0.1:8080/poll --publish-url http://127.0.0.1:8081/publish \\
                 --poll-timeout 30 --idle-expiry 60 --strict --junit report.xml
+
+            Is a failure steady or flaky? Run the suspects five times, with a page and
+            replay scripts:
+              gpoll-conform http://127.0.0.1:8080/poll --publish-url http://127.0.0.1:8081/publish \\
+                --case 'delivery/*' --repeat 5 --html report.html --reproduce repro/
             """,
         version: RunInfo.toolVersion)
 
@@ -78,7 +92,7 @@ struct GPollConform: AsyncParsableCommand {
     @Flag(help: "Also run the stress tier (Spec §20): 10,000 concurrent handshakes, 1,000 polls released by one publish, a publish storm. Off by default; takes about a minute.")
     var stress = false
 
-    @Option(help: ArgumentHelp("Write a JUnit XML report: one <testsuite> per Spec section; WARN is a passing <testcase> listed in the suite's 'warned' property and <system-out>.", valueName: "file"))
+    @Option(help: ArgumentHelp("Write a JUnit XML report: one <testsuite> per Spec section; WARN is a passing <testcase> whose <system-out> starts with WARN; FLAKY is a <failure type=\"FLAKY\"> when a run failed, else passing, its <system-out> starting with FLAKY and the counts.", valueName: "file"))
     var junit: String?
 
     @Option(help: ArgumentHelp("Write the results as JSON (with --list: print the catalog as JSON; give '-' or nothing for standard output).", valueName: "file"))
@@ -86,6 +100,15 @@ struct GPollConform: AsyncParsableCommand {
 
     @Flag(help: "Show the transcripts of passing cases too.")
     var verbose = false
+
+    @Option(name: .customLong("repeat"), help: ArgumentHelp("Run the selected cases N times (the whole selection, N rounds); a case whose runs disagree is FLAKY, with the counts of each outcome. Case lines are printed after the last round.", valueName: "n"))
+    var repeatCount: Int = 1
+
+    @Option(help: ArgumentHelp("Write a bash script per FAIL, WARN and FLAKY case into this directory (created if missing), e.g. DIR/delivery-002.sh: it replays the case's exchange (curl, or printf into /dev/tcp), reading client ids from the answers, and prints the requirement, expected and actual.", valueName: "dir"))
+    var reproduce: String?
+
+    @Option(help: ArgumentHelp("Write one self-contained HTML page (no external resources): outcomes by section, then every case, failures first, with its requirement text, expected against actual and its transcript.", valueName: "file"))
+    var html: String?
 
     @Option(help: ArgumentHelp("Per-case time limit; a case still running then is an ERROR. Cases that wait for T or E get 2 × (T + 1 s) or 2 × (E + 1 s) more.", valueName: "seconds"))
     var timeout: Double = 10
@@ -124,6 +147,9 @@ struct GPollConform: AsyncParsableCommand {
         options.settleMs = settleMs
         options.caCert = caCert
         options.insecure = insecure
+        options.repeatCount = repeatCount
+        options.reproduce = reproduce
+        options.html = html
         return options
     }
 

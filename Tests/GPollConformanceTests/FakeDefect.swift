@@ -38,4 +38,7 @@ enum FakeDefect: String, CaseIterable, Sendable {
     case advertisesWrongBuffer, advertisesWrongTypes, advertisesWrongTimeout
     case noSequenceHeader, sequenceFromZero, ackLosesUnacknowledged, staleAckRewinds
     case unacknowledgedNotCounted, plainPollKeepsUnacknowledged, acceptsBadAck, reasonsByUUID
+    // Intermittent (for --repeat and FLAKY; not in DefectTable, whose defects fail every run)
+    /// Every second handshake of an endpoint answers the bare id instead of JSON (HS-1).
+    case everyOtherHandshakeNotJSON
 }

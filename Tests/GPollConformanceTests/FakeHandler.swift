@@ -306,7 +306,9 @@ final class FakeHandler: ChannelInboundHandler, @unchecked Sendable {
         connectionID = uuid
         let id = "0$\(uuid)"
         let body: String
-        if has(.handshakeNotJSON) { body = id } else if has(.prettyHandshake) { body = "{ \"client-id\" : \"\(id)\", \"v\": 1 }\n" } else { body = #"{"client-id":"\#(id)""# + advertisement + "}" }
+        // `registered` has just counted this client: even means every second handshake.
+        let intermittent = has(.everyOtherHandshakeNotJSON) && endpoint.registered % 2 == 0
+        if has(.handshakeNotJSON) || intermittent { body = id } else if has(.prettyHandshake) { body = "{ \"client-id\" : \"\(id)\", \"v\": 1 }\n" } else { body = #"{"client-id":"\#(id)""# + advertisement + "}" }
         respond(status: .ok, body: Array(body.utf8), contentType: has(.textPlainHandshake) ? "text/plain; charset=utf-8" : "application/json")
     }
 

@@ -14,9 +14,12 @@ public struct RunInfo: Sendable, Codable {
     public var strict: Bool
     public var started: Date
     public var seconds: Double
+    /// --repeat N: how many times the selection ran (nil: once).
+    public var repeatCount: Int?
 
     public init(spec: String, specVersion: String, target: String, options: [String], strict: Bool,
-                started: Date, seconds: Double) {
+                started: Date, seconds: Double, repeatCount: Int? = nil) {
+        self.repeatCount = repeatCount
         self.spec = spec
         self.specVersion = specVersion
         self.target = target

@@ -13,6 +13,7 @@ public enum ConformanceMain {
         do {
             settings = try options.settings()
             selection = try options.selection(in: catalog)
+            try options.checkReportOptions()
         } catch {
             errorOutput("gpoll-conform: \(error)")
             return 2
@@ -36,28 +37,54 @@ public enum ConformanceMain {
         let started = Date()
         let clock = ContinuousClock.now
         let verbose = options.verbose
-        let results = await runner.run(selection, client: client) { result in
-            output(ConsoleReport.line(result, catalog: catalog, verbose: verbose))
+        // --repeat: the whole selection runs N times, as scheduled, then each case's
+        // runs are merged (FLAKY when they disagree). Case lines come after the last
+        // run, so that each shows every run's outcome.
+        let repeats = options.repeatCount
+        var runs: [[CaseResult]] = []
+        for number in 1...repeats {
+            let results = await runner.run(selection, client: client) { result in
+                if repeats == 1 { output(ConsoleReport.line(result, catalog: catalog, verbose: verbose)) }
+            }
+            if repeats > 1 { output("run \(number) of \(repeats): \(Summary(results).counts)") }
+            runs.append(results)
+        }
+        let results = CaseResult.merged(runs: runs)
+        if repeats > 1 {
+            for result in results { output(ConsoleReport.line(result, catalog: catalog, verbose: verbose)) }
         }
         await client.shutdown()
         let elapsed = ContinuousClock.now - clock
         let info = RunInfo(spec: catalog.spec, specVersion: catalog.specVersion, target: options.pollURL,
                            options: options.described, strict: options.strict, started: started,
-                           seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+                           seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18,
+                           repeatCount: repeats > 1 ? repeats : nil)
         let summary = Summary(results)
         var exit = summary.exitCode
-        if let path = options.json {
-            do { try JSONReport(run: info, results: results).encoded().write(to: URL(fileURLWithPath: path)) } catch {
-                errorOutput("gpoll-conform: cannot write --json \(path): \(error)")
+        func write(_ option: String, _ path: String, _ body: () throws -> Void) {
+            do { try body() } catch {
+                errorOutput("gpoll-conform: cannot write \(option) \(path): \(error)")
                 exit = 2
             }
         }
+        if let path = options.json {
+            write("--json", path) { try JSONReport(run: info, results: results).encoded().write(to: URL(fileURLWithPath: path)) }
+        }
         if let path = options.junit {
-            do {
+            write("--junit", path) {
                 try JUnitXMLWriter.write(JUnitMapping.report(results: results, catalog: catalog, run: info, verbose: verbose), toFile: path)
-            } catch {
-                errorOutput("gpoll-conform: cannot write --junit \(path): \(error)")
-                exit = 2
+            }
+        }
+        if let path = options.html {
+            write("--html", path) {
+                try Data(HTMLReport.page(results: results, catalog: catalog, run: info).utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
+            }
+        }
+        if let directory = options.reproduce {
+            write("--reproduce", directory) {
+                let written = try ReproduceScript.writeAll(results: results, catalog: catalog, settings: settings, run: info,
+                                                           directory: directory)
+                output("gpoll-conform: \(written.count) replay script\(written.count == 1 ? "" : "s") in \(directory)")
             }
         }
         output(summary.line + String(format: " (%.1f s)", info.seconds))

@@ -10,6 +10,39 @@ public enum Outcome: String, Sendable, Codable, CaseIterable {
     case skip = "SKIP"
     /// The case could not run to a verdict: refused connection, publish URL failing, time-out.
     case error = "ERROR"
+    /// With --repeat: some runs passed and some did not (FAIL, WARN or ERROR); the
+    /// result's ``CaseResult/runs`` has the counts.
+    case flaky = "FLAKY"
+}
+
+/// How the runs of a case ended, with --repeat.
+public struct RunTally: Sendable, Codable, Equatable {
+    public var pass = 0, fail = 0, warn = 0, error = 0, skip = 0
+
+    public init() {}
+
+    public init(_ outcomes: [Outcome]) {
+        for outcome in outcomes { add(outcome) }
+    }
+
+    public mutating func add(_ outcome: Outcome) {
+        switch outcome {
+        case .pass: pass += 1
+        case .fail: fail += 1
+        case .warn: warn += 1
+        case .error: error += 1
+        case .skip: skip += 1
+        case .flaky: break  // a merged outcome, never the outcome of one run
+        }
+    }
+
+    public var total: Int { pass + fail + warn + error + skip }
+
+    /// `3 pass, 2 fail` (outcomes that occurred, in this order).
+    public var description: String {
+        [("pass", pass), ("fail", fail), ("warn", warn), ("error", error), ("skip", skip)]
+            .filter { $0.1 > 0 }.map { "\($0.1) \($0.0)" }.joined(separator: ", ")
+    }
 }
 
 /// One broken expectation: the requirement it checks, expected against actual.
@@ -44,6 +77,8 @@ public struct CaseResult: Sendable, Codable {
     public var lane: String?
     public var endpoint: String?
     public var transcript: [Transcript.Entry]
+    /// With --repeat N (N > 1): how the N runs ended. nil for a single run.
+    public var runs: RunTally?
 
     public init(id: String, title: String, section: String, level: CatalogView.Level, requirements: [String],
                 outcome: Outcome, reason: String? = nil, finding: Finding? = nil, seconds: Double = 0,
@@ -54,9 +89,59 @@ public struct CaseResult: Sendable, Codable {
     }
 }
 
+extension CaseResult {
+    /// Whether this result fails the run (exit code 1): FAIL, ERROR, and a FLAKY case
+    /// one of whose runs failed or could not run. A FLAKY case whose other runs only
+    /// WARNed fails the run no more than a WARN does (under --strict those runs were
+    /// already FAILs).
+    public var failsRun: Bool {
+        switch outcome {
+        case .fail, .error: return true
+        case .flaky: return (runs?.fail ?? 0) > 0 || (runs?.error ?? 0) > 0
+        case .pass, .warn, .skip: return false
+        }
+    }
+
+    /// One case's results from the runs of --repeat, merged into one:
+    /// - every run ended alike: that outcome (the first such run's details);
+    /// - some passed and some did not: FLAKY, with the details of the first run that
+    ///   did not pass (a server author wants to see the bad run);
+    /// - none passed but they differ: the worst of them, FAIL before ERROR before WARN.
+    /// `runs` counts the outcomes in every case.
+    public static func merged(_ runs: [CaseResult]) -> CaseResult {
+        precondition(!runs.isEmpty, "no runs to merge")
+        let tally = RunTally(runs.map(\.outcome))
+        let bad = runs.first { $0.outcome != .pass && $0.outcome != .skip }
+        var result: CaseResult
+        if let bad, tally.pass > 0 {
+            result = bad
+            result.outcome = .flaky
+        } else if let worst = [Outcome.fail, .error, .warn].lazy.compactMap({ outcome in runs.first { $0.outcome == outcome } }).first {
+            result = worst
+        } else {
+            result = runs[0]
+        }
+        result.seconds = runs.map(\.seconds).reduce(0, +) / Double(runs.count)
+        result.runs = tally
+        return result
+    }
+
+    /// Merges the results of several runs of the same selection, case by case, in the
+    /// order of the first run.
+    public static func merged(runs: [[CaseResult]]) -> [CaseResult] {
+        guard let first = runs.first else { return [] }
+        if runs.count == 1 { return first }
+        var byID: [String: [CaseResult]] = [:]
+        for run in runs { for result in run { byID[result.id, default: []].append(result) } }
+        return first.map { merged(byID[$0.id]!) }
+    }
+}
+
 /// The counts of each outcome and the process exit code they imply.
 public struct Summary: Sendable, Equatable, Codable {
-    public var passed = 0, failed = 0, warned = 0, skipped = 0, errors = 0
+    public var passed = 0, failed = 0, warned = 0, skipped = 0, errors = 0, flaky = 0
+    /// How many results fail the run (see ``CaseResult/failsRun``).
+    public var failing = 0
 
     public init(_ results: [CaseResult]) {
         for result in results {
@@ -66,17 +151,26 @@ public struct Summary: Sendable, Equatable, Codable {
             case .warn: warned += 1
             case .skip: skipped += 1
             case .error: errors += 1
+            case .flaky: flaky += 1
             }
+            if result.failsRun { failing += 1 }
         }
     }
 
-    /// `gpoll-conform: 58 passed, 1 failed, 2 warned, 5 skipped, 0 errors`
-    public var line: String {
-        "gpoll-conform: \(passed) passed, \(failed) failed, \(warned) warned, \(skipped) skipped, \(errors) errors"
+    /// `gpoll-conform: 58 passed, 1 failed, 2 warned, 5 skipped, 0 errors`, and
+    /// `, 1 flaky` when a case was.
+    public var line: String { "gpoll-conform: " + counts }
+
+    /// `58 passed, 1 failed, 2 warned, 5 skipped, 0 errors` (`, 1 flaky` when one was).
+    public var counts: String {
+        "\(passed) passed, \(failed) failed, \(warned) warned, \(skipped) skipped, \(errors) errors"
+            + (flaky > 0 ? ", \(flaky) flaky" : "")
     }
 
     /// 0 when nothing failed, 1 when a case failed. Under --strict a WARN has already
     /// become FAIL. An ERROR means the verdict is unknown, so it fails the run too:
-    /// a CI gate must not pass on a suite that could not run.
-    public var exitCode: Int32 { failed > 0 || errors > 0 ? 1 : 0 }
+    /// a CI gate must not pass on a suite that could not run. A FLAKY case fails the
+    /// run when one of its runs FAILed or ERRORed: a server that breaks a MUST one
+    /// time in five does not conform.
+    public var exitCode: Int32 { failing > 0 ? 1 : 0 }
 }

@@ -31,8 +31,47 @@ public struct RunOptions: Sendable {
     public var caCert: String?
     public var insecure = false
     public var parallelism = 16
+    // Reports and repetition (--repeat, --reproduce, --html).
+    /// Run the selection this many times; a case whose runs disagree is FLAKY.
+    public var repeatCount = 1
+    /// A directory for one replay script per FAIL, WARN and FLAKY case.
+    public var reproduce: String?
+    /// A self-contained HTML report.
+    public var html: String?
 
     public init(pollURL: String) { self.pollURL = pollURL }
+
+    /// The most runs --repeat accepts: beyond it a typo (an extra 0) would hold a CI
+    /// job for hours.
+    public static let maximumRepeat = 1000
+
+    /// Checks --repeat, --reproduce and --html (before anything runs, so that a bad
+    /// path is a usage error and not a lost report after a long run).
+    public func checkReportOptions() throws(UsageError) {
+        guard (1...Self.maximumRepeat).contains(repeatCount) else {
+            throw UsageError("--repeat \(repeatCount): expected 1 to \(Self.maximumRepeat)")
+        }
+        if let reproduce {
+            var isDirectory: ObjCBool = false
+            if FileManager.default.fileExists(atPath: reproduce, isDirectory: &isDirectory) {
+                if !isDirectory.boolValue { throw UsageError("--reproduce \(reproduce): not a directory") }
+            } else {
+                do { try FileManager.default.createDirectory(atPath: reproduce, withIntermediateDirectories: true) } catch {
+                    throw UsageError("--reproduce \(reproduce): cannot create the directory: \(error.localizedDescription)")
+                }
+            }
+            if !FileManager.default.isWritableFile(atPath: reproduce) {
+                throw UsageError("--reproduce \(reproduce): the directory is not writable")
+            }
+        }
+        if let html {
+            let directory = URL(fileURLWithPath: html).deletingLastPathComponent().path
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
+                throw UsageError("--html \(html): the directory \(directory) does not exist")
+            }
+        }
+    }
 
     static func endpoint(_ text: String, _ option: String) throws(UsageError) -> Endpoint {
         do { return try Endpoint(text) } catch { throw UsageError("\(option): \(error)") }
@@ -134,6 +173,7 @@ public struct RunOptions: Sendable {
         if strict { out.append("--strict") }
         if stress { out.append("--stress") }
         if insecure { out.append("--insecure") }
+        if repeatCount != 1 { out.append("--repeat \(repeatCount)") }
         return out
     }
 }

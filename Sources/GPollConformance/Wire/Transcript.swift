@@ -12,13 +12,41 @@ public final class Transcript: Sendable {
         /// `>` request, `<` response, `*` note.
         public var direction: String
         public var text: String
+        /// For a `>` entry: the exact bytes sent and where, for `--reproduce`. Kept out
+        /// of the JSON report (it holds publish credentials and whole bodies).
+        public var sent: Sent?
 
-        public init(milliseconds: Int, connection: String, direction: String, text: String) {
+        public init(milliseconds: Int, connection: String, direction: String, text: String, sent: Sent? = nil) {
             self.milliseconds = milliseconds
             self.connection = connection
             self.direction = direction
             self.text = text
+            self.sent = sent
         }
+
+        enum CodingKeys: String, CodingKey { case milliseconds, connection, direction, text }
+    }
+
+    /// What a `>` entry put on the wire, whole (the entry's text is cut for reading).
+    public struct Sent: Sendable, Equatable {
+        /// The URL of the connection's endpoint (poll endpoint or publish URL).
+        public var endpoint: String
+        /// The Host header value the tester sends to it.
+        public var hostHeader: String
+        /// A structured request (nil for raw bytes).
+        public var method: String?
+        public var target: [UInt8]
+        public var headers: [Header]
+        public var body: [UInt8]
+        /// Every byte sent, in order (the serialised request, or the raw bytes).
+        public var bytes: [UInt8]
+
+        public struct Header: Sendable, Equatable {
+            public var name: String
+            public var value: String
+        }
+
+        public var isRaw: Bool { method == nil }
     }
 
     /// Bodies longer than this are cut; the full length is noted, so a truncation by the
@@ -44,15 +72,23 @@ public final class Transcript: Sendable {
         append(connection: connection, direction: "*", text: text)
     }
 
-    public func request(_ request: WireRequest, connection: String) {
+    public func request(_ request: WireRequest, connection: String, endpoint: Endpoint? = nil) {
         let target = Self.escape(request.target, limit: 200)
         var text = "\(request.method) \(target)"
         if !request.body.isEmpty { text += "\n" + Self.bodyText(request.body) }
-        append(connection: connection, direction: ">", text: text)
+        let sent = endpoint.map {
+            Sent(endpoint: $0.url, hostHeader: $0.hostHeader, method: request.method, target: request.target,
+                 headers: request.headers.map { Sent.Header(name: $0.0, value: $0.1) }, body: request.body,
+                 bytes: request.serialized(host: $0.hostHeader))
+        }
+        append(connection: connection, direction: ">", text: text, sent: sent)
     }
 
-    public func raw(_ bytes: [UInt8], connection: String) {
-        append(connection: connection, direction: ">", text: "raw bytes: " + Self.escape(bytes, limit: Self.bodyPreviewLimit))
+    public func raw(_ bytes: [UInt8], connection: String, endpoint: Endpoint? = nil) {
+        let sent = endpoint.map {
+            Sent(endpoint: $0.url, hostHeader: $0.hostHeader, method: nil, target: [], headers: [], body: [], bytes: bytes)
+        }
+        append(connection: connection, direction: ">", text: "raw bytes: " + Self.escape(bytes, limit: Self.bodyPreviewLimit), sent: sent)
     }
 
     public func event(_ event: WireEvent, connection: String) {
@@ -71,10 +107,10 @@ public final class Transcript: Sendable {
         }
     }
 
-    private func append(connection: String, direction: String, text: String) {
+    private func append(connection: String, direction: String, text: String, sent: Sent? = nil) {
         let elapsed = ContinuousClock.now - start
         let ms = Int(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)
-        state.withLock { $0.entries.append(Entry(milliseconds: ms, connection: connection, direction: direction, text: text)) }
+        state.withLock { $0.entries.append(Entry(milliseconds: ms, connection: connection, direction: direction, text: text, sent: sent)) }
     }
 
     /// The transcript as text lines, e.g. `  +12ms c1 > GET /poll?client-id=0`.

@@ -22,14 +22,14 @@ public final class WireConnection: Sendable {
 
     /// Sends a request; the response is collected by ``next(within:)``.
     public func send(_ request: WireRequest) async throws {
-        transcript.request(request, connection: label)
+        transcript.request(request, connection: label, endpoint: endpoint)
         try await write(bytes: request.serialized(host: endpoint.hostHeader), method: request.method)
     }
 
     /// Sends bytes exactly as given (malformed requests). `expectsResponseTo` tells the
     /// response decoder which method the server will answer, if it answers at all.
     public func sendRaw(_ bytes: [UInt8], expectsResponseTo method: String = "GET") async throws {
-        transcript.raw(bytes, connection: label)
+        transcript.raw(bytes, connection: label, endpoint: endpoint)
         try await write(bytes: bytes, method: method)
     }
 

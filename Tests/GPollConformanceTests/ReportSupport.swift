@@ -1,0 +1,119 @@
+import Foundation
+import GPollConformance
+import Synchronization
+import Testing
+
+/// Runs gpoll-conform as its command line does (``ConformanceMain/run``) against a
+/// fake server, for the tests of --repeat, --reproduce, --html and the reports.
+enum CommandLineRun {
+    struct Result {
+        var exitCode: Int32
+        var output: [String]
+        var errors: [String]
+        var text: String { output.joined(separator: "\n") }
+    }
+
+    static func options(for server: FakeGPollServer, cases: [String]) -> RunOptions {
+        var options = RunOptions(pollURL: server.pollURL)
+        options.publishURL = server.publishURL
+        options.publishHeaders = ["Authorization: Bearer \(server.config.publishToken)"]
+        options.secondEndpoint = server.secondURL
+        options.secondPublishURL = server.secondPublishURL
+        options.clientBuffer = server.config.clientBuffer
+        options.pollTimeout = server.config.pollTimeout.map { Double($0.nanoseconds) / 1e9 }
+        options.idleExpiry = server.config.idleExpiry.map { Double($0.nanoseconds) / 1e9 }
+        options.maxClients = server.config.maxClients
+        options.cases = cases
+        options.timeout = 10
+        options.settleMs = 100
+        return options
+    }
+
+    static func run(_ options: RunOptions) async -> Result {
+        let output = Mutex<[String]>([]), errors = Mutex<[String]>([])
+        let code = await ConformanceMain.run(options, output: { line in output.withLock { $0.append(line) } },
+                                             errorOutput: { line in errors.withLock { $0.append(line) } })
+        return Result(exitCode: code, output: output.withLock { $0 }, errors: errors.withLock { $0 })
+    }
+
+    /// Starts a fake server with `defects`, runs `body` with it, and stops it.
+    static func withServer<T>(_ defects: Set<FakeDefect>, _ body: (FakeGPollServer) async throws -> T) async throws -> T {
+        let server = FakeGPollServer(defects: defects)
+        try await server.start()
+        do {
+            let value = try await body(server)
+            await server.stop()
+            return value
+        } catch {
+            await server.stop()
+            throw error
+        }
+    }
+}
+
+/// A scratch directory removed when the test is done with it.
+struct ScratchDirectory {
+    let path: String
+
+    init() throws {
+        path = FileManager.default.temporaryDirectory.appendingPathComponent("gpoll-report-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    }
+
+    func file(_ name: String) -> String { URL(fileURLWithPath: path).appendingPathComponent(name).path }
+    func remove() { try? FileManager.default.removeItem(atPath: path) }
+}
+
+/// Runs an external program with a deadline; the process is ended by its pid when
+/// it overruns, so a hung browser or script cannot hang the test run.
+enum External {
+    struct Finished {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+        var timedOut: Bool
+    }
+
+    /// The full path of `name` on PATH, or nil.
+    static func find(_ name: String) -> String? {
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
+        return path.split(separator: ":").map { "\($0)/\(name)" }.first { FileManager.default.isExecutableFile(atPath: $0) }
+    }
+
+    static func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:],
+                    timeout: Duration) async throws -> Finished {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        var env = ProcessInfo.processInfo.environment
+        for (key, value) in environment { env[key] = value }
+        process.environment = env
+        // Files, not pipes: a chatty process cannot block on a full pipe while we wait.
+        let scratch = try ScratchDirectory()
+        defer { scratch.remove() }
+        _ = FileManager.default.createFile(atPath: scratch.file("out"), contents: nil)
+        _ = FileManager.default.createFile(atPath: scratch.file("err"), contents: nil)
+        let out = try FileHandle(forWritingTo: URL(fileURLWithPath: scratch.file("out")))
+        let err = try FileHandle(forWritingTo: URL(fileURLWithPath: scratch.file("err")))
+        process.standardOutput = out
+        process.standardError = err
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        let deadline = ContinuousClock.now + timeout
+        var timedOut = false
+        while process.isRunning {
+            if ContinuousClock.now > deadline {
+                timedOut = true
+                kill(process.processIdentifier, SIGKILL)
+                break
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        process.waitUntilExit()
+        try out.close()
+        try err.close()
+        let stdout = (try? String(contentsOfFile: scratch.file("out"), encoding: .utf8)) ?? ""
+        let stderr = (try? String(contentsOfFile: scratch.file("err"), encoding: .utf8)) ?? ""
+        return Finished(status: process.terminationStatus, stdout: stdout, stderr: stderr, timedOut: timedOut)
+    }
+}
