@@ -1,5 +1,6 @@
 import Foundation
 import GPollConformance
+import GPollSpec
 import Testing
 
 /// --html: the page as headless Chromium (Debian's `chromium`; CI installs it)
@@ -81,7 +82,7 @@ import Testing
         let start = try #require(dom.range(of: "data-case=\"handshake/002\""))
         let rest = dom[start.upperBound...]
         let item = String(rest[..<(rest.range(of: "data-case=")?.lowerBound ?? rest.endIndex)])
-        let requirement = try #require(CatalogView.embedded.requirement("HS-1"))
+        let requirement = try #require(EmbeddedCatalog.catalog.requirement("HS-1"))
         #expect(item.contains(HTMLEscaped(requirement.text).text), "requirement text of HS-1 in:\n\(item.prefix(3000))")
         #expect(item.contains("class=\"expected\""), "expected against actual")
         #expect(item.contains("GET /poll?client-id=0"), "the transcript")
@@ -93,7 +94,7 @@ import Testing
     @Test func hostileTextStaysText() async throws {
         let scratch = try ScratchDirectory()
         defer { scratch.remove() }
-        let page = HTMLReport.page(results: JUnitOutputTests.results(), catalog: .embedded, run: JUnitOutputTests.info)
+        let page = HTMLReport.page(results: JUnitOutputTests.results(), catalog: EmbeddedCatalog.catalog, run: JUnitOutputTests.info)
         try Data(page.utf8).write(to: URL(fileURLWithPath: scratch.file("hostile.html")))
         #expect(!page.contains("<friends>"))
         guard let dom = try await Self.dom(of: scratch.file("hostile.html")) else { return }

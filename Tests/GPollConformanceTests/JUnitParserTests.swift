@@ -1,5 +1,6 @@
 import Foundation
 import GPollConformance
+import GPollSpec
 import JUnitXML
 import Testing
 
@@ -63,7 +64,7 @@ import Testing
         let scratch = try ScratchDirectory()
         defer { scratch.remove() }
         let results = JUnitOutputTests.results()
-        let report = JUnitMapping.report(results: results, catalog: .embedded, run: JUnitOutputTests.info, verbose: false)
+        let report = JUnitMapping.report(results: results, catalog: EmbeddedCatalog.catalog, run: JUnitOutputTests.info, verbose: false)
         try JUnitXMLWriter.write(report, toFile: scratch.file("report.xml"))
         try Data(Self.script.utf8).write(to: URL(fileURLWithPath: scratch.file("read.py")))
         let run = try await External.run(python, [scratch.file("read.py"), scratch.file("report.xml")], timeout: .seconds(60))

@@ -1,5 +1,6 @@
 import Foundation
 import GPollConformance
+import GPollSpec
 import JUnitXML
 import Testing
 
@@ -29,13 +30,13 @@ enum SchemaFiles {
                        Transcript.Entry(milliseconds: 9, connection: "c1", direction: "<", text: "HTTP/1.1 200 OK\n" + hostile)]
         let finding = Finding(requirement: "HS-1", level: .must, expected: "200 <json>", actual: hostile)
         return [
-            CaseResult(id: "handshake/001", title: "Handshake & <friends>", section: "5", level: .must, requirements: ["HS-1"], outcome: .pass, seconds: 0.01, transcript: entries),
-            CaseResult(id: "handshake/002", title: "Fails", section: "5", level: .must, requirements: ["HS-1"], outcome: .fail, finding: finding, seconds: 0.2, transcript: entries),
-            CaseResult(id: "handshake/006", title: "Warns", section: "5", level: .should, requirements: ["HS-3"],
+            CaseResult(id: "handshake/001", title: "Handshake & <friends>", section: 5, level: .must, requirements: ["HS-1"], outcome: .pass, seconds: 0.01, transcript: entries),
+            CaseResult(id: "handshake/002", title: "Fails", section: 5, level: .must, requirements: ["HS-1"], outcome: .fail, finding: finding, seconds: 0.2, transcript: entries),
+            CaseResult(id: "handshake/006", title: "Warns", section: 5, level: .should, requirements: ["HS-3"],
                        outcome: .warn, finding: Finding(requirement: "HS-3", level: .should, expected: "json", actual: hostile), transcript: entries),
-            CaseResult(id: "poll/001", title: "Errors", section: "7", level: .must, requirements: ["PO-1"], outcome: .error, reason: "publish URL answered 500 " + hostile, transcript: entries),
-            CaseResult(id: "timeout/001", title: "Skips", section: "12", level: .should, requirements: ["TO-1"], outcome: .skip, reason: "needs --poll-timeout"),
-            CaseResult(id: "x/001", title: "Unknown section", section: "99", level: .must, requirements: [], outcome: .pass),
+            CaseResult(id: "poll/001", title: "Errors", section: 7, level: .must, requirements: ["PO-1"], outcome: .error, reason: "publish URL answered 500 " + hostile, transcript: entries),
+            CaseResult(id: "timeout/001", title: "Skips", section: 12, level: .should, requirements: ["TO-1"], outcome: .skip, reason: "needs --poll-timeout"),
+            CaseResult(id: "x/001", title: "Unknown section", section: 99, level: .must, requirements: [], outcome: .pass),
             flaky(id: "poll/002", outcome: .fail, pass: 3, bad: 2),
             flaky(id: "poll/003", outcome: .warn, pass: 1, bad: 4),
         ]
@@ -44,8 +45,8 @@ enum SchemaFiles {
     /// A FLAKY result as --repeat makes it: `pass` passing runs, `bad` runs with `outcome`.
     static func flaky(id: String, outcome: Outcome, pass: Int, bad: Int) -> CaseResult {
         let entries = [Transcript.Entry(milliseconds: 1, connection: "c1", direction: ">", text: hostile)]
-        let level: CatalogView.Level = outcome == .warn ? .should : .must
-        let failing = CaseResult(id: id, title: "Flaky " + hostile, section: "7", level: level, requirements: ["PO-1"], outcome: outcome,
+        let level: Catalog.Level = outcome == .warn ? .should : .must
+        let failing = CaseResult(id: id, title: "Flaky " + hostile, section: 7, level: level, requirements: ["PO-1"], outcome: outcome,
                                  finding: Finding(requirement: "PO-1", level: level, expected: "m", actual: hostile), transcript: entries)
         var passing = failing
         passing.outcome = .pass
@@ -60,7 +61,7 @@ enum SchemaFiles {
     /// `<system-out>` of WARN and FLAKY cases, which that schema has no place for.
     @Test(arguments: [false, true])
     func syntheticReportValidatesAgainstBothSchemas(verbose: Bool) throws {
-        var report = JUnitMapping.report(results: Self.results(), catalog: .embedded, run: Self.info, verbose: verbose, hostname: "h\u{0}st")
+        var report = JUnitMapping.report(results: Self.results(), catalog: EmbeddedCatalog.catalog, run: Self.info, verbose: verbose, hostname: "h\u{0}st")
         let xml = try JUnitXMLWriter.render(report)
         #expect(try SchemaFiles.validate(jenkins: xml) == [])
         let antErrors = try SchemaFiles.validate(ant: xml)
@@ -79,7 +80,7 @@ enum SchemaFiles {
     }
 
     @Test func warnIsAPassingTestCaseThatSaysWarn() throws {
-        let report = JUnitMapping.report(results: Self.results(), catalog: .embedded, run: Self.info, verbose: false)
+        let report = JUnitMapping.report(results: Self.results(), catalog: EmbeddedCatalog.catalog, run: Self.info, verbose: false)
         let handshake = report.suites.first { $0.cases.contains { $0.name.hasPrefix("handshake/006") } }!
         #expect(handshake.failures == 1)
         let warned = try #require(handshake.cases.first { $0.name.hasPrefix("handshake/006") })
@@ -89,7 +90,7 @@ enum SchemaFiles {
     }
 
     @Test func flakyIsAFailureWhenARunFailedAndPassingWhenRunsOnlyWarned() throws {
-        let report = JUnitMapping.report(results: Self.results(), catalog: .embedded, run: Self.info, verbose: false)
+        let report = JUnitMapping.report(results: Self.results(), catalog: EmbeddedCatalog.catalog, run: Self.info, verbose: false)
         let cases = report.suites.flatMap(\.cases)
         let failing = try #require(cases.first { $0.name.hasPrefix("poll/002") })
         guard case .failure(let message, let type, _) = failing.outcome else {
@@ -107,7 +108,7 @@ enum SchemaFiles {
     /// xunitparser merges the properties of every suite and asserts that no name
     /// repeats: run-wide properties are written once.
     @Test func noPropertyNameRepeats() {
-        let report = JUnitMapping.report(results: Self.results(), catalog: .embedded, run: Self.info, verbose: false)
+        let report = JUnitMapping.report(results: Self.results(), catalog: EmbeddedCatalog.catalog, run: Self.info, verbose: false)
         let names = report.suites.flatMap(\.properties).map(\.name)
         #expect(names.count == Set(names).count, "\(names)")
         #expect(report.suites.first!.properties.contains { $0.name == "target" })

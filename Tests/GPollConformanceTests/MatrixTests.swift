@@ -2,6 +2,7 @@ import Foundation
 import GPollConformance
 import GPollCore
 import GPollServer
+import GPollSpec
 import Testing
 
 /// The whole suite against the reference server at settings the Spec allows, the
@@ -62,7 +63,7 @@ import Testing
         options.pollTimeout = Double(row.timeout)
         options.idleExpiry = row.expiry.map(Double.init)
         options.strict = true
-        let runner = ConformanceRunner(catalog: .embedded, registry: CaseRegistry.all, settings: try options.settings())
+        let runner = ConformanceRunner(catalog: EmbeddedCatalog.catalog, registry: CaseRegistry.all, settings: try options.settings())
         // What the settings declare: the skips that the plan names before anything runs.
         let declared = Dictionary(uniqueKeysWithValues: runner.plan(CaseSelection()).compactMap { planned in
             planned.skipReason.map { (planned.entry.id, $0) }
@@ -72,7 +73,7 @@ import Testing
         await client.shutdown()
         await server.shutdown()
 
-        #expect(results.count == CatalogView.embedded.activeCases.count)
+        #expect(results.count == EmbeddedCatalog.catalog.activeCases(on: .server).count)
         for result in results {
             if let reason = declared[result.id] {
                 #expect(result.outcome == .skip && result.reason == reason, "\(row): \(Harness.describe(result))")

@@ -1,5 +1,6 @@
 import Foundation
 import GPollConformance
+import GPollSpec
 import NIOCore
 import Testing
 
@@ -21,7 +22,7 @@ import Testing
     }
 
     @Test func tableCoversEveryCase() {
-        let active = Set(Harness.catalog.activeCases.map(\.id))
+        let active = Set(Harness.catalog.activeCases(on: .server).map(\.id))
         #expect(active.subtracting(DefectTable.table.keys).sorted() == [], "cases no defect can fail")
         #expect(Set(DefectTable.table.keys).subtracting(active).sorted() == [], "table rows for unknown cases")
     }
@@ -59,13 +60,13 @@ import Testing
     func everyCaseAgainstItsDefect() async throws {
         // stress/001 holds 10,000 connections on each side: StressTests runs it through
         // the binary, so that tester and server do not share one process's file limit.
-        let entries = Harness.catalog.activeCases.filter { $0.id != "stress/001" }
+        let entries = Harness.catalog.activeCases(on: .server).filter { $0.id != "stress/001" }
         let jobs = entries.flatMap { entry in (DefectTable.table[entry.id] ?? []).map { (entry, $0) } }
             .enumerated().map { ($0.element.0, $0.element.1, $0.offset % 2 == 0 ? Lane.a : Lane.b) }
         try await withThrowingTaskGroup(of: (String, FakeDefect, Lane, CaseResult?).self) { group in
             var pending = jobs[...]
             var running = 0
-            func add(_ entry: CatalogView.Case, _ defect: FakeDefect, _ lane: Lane) {
+            func add(_ entry: Catalog.Case, _ defect: FakeDefect, _ lane: Lane) {
                 group.addTask {
                     let server = FakeGPollServer(Self.config(for: entry.id, defects: [defect]))
                     try await server.start()
@@ -76,7 +77,7 @@ import Testing
             }
             while running < 12, let (entry, defect, lane) = pending.popFirst() { add(entry, defect, lane); running += 1 }
             for try await (id, defect, lane, result) in group {
-                let entry = Harness.catalog.entry(id)!
+                let entry = Harness.catalog.case(id)!
                 let wanted: Outcome = entry.level == .must ? .fail : .warn
                 if id == "security/003" && FakeGPollServer.externalAddress == nil {
                     // No non-loopback address on this machine: the defect cannot be staged.

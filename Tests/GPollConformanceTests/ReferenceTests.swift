@@ -2,6 +2,7 @@ import Foundation
 import GPollConformance
 import GPollCore
 import GPollServer
+import GPollSpec
 import JUnitXML
 import Testing
 
@@ -53,13 +54,13 @@ struct ReferenceServer {
     func referenceServerRun(strict: Bool) async throws {
         let reference = try await ReferenceServer.start()
         let client = try WireClient()
-        let runner = ConformanceRunner(catalog: .embedded, registry: CaseRegistry.all, settings: try reference.options(strict: strict).settings())
+        let runner = ConformanceRunner(catalog: EmbeddedCatalog.catalog, registry: CaseRegistry.all, settings: try reference.options(strict: strict).settings())
         let results = await runner.run(CaseSelection(), client: client)
         await client.shutdown()
         await reference.server.shutdown()
-        #expect(results.count == CatalogView.embedded.activeCases.count)
+        #expect(results.count == EmbeddedCatalog.catalog.activeCases(on: .server).count)
         // The client-limit cases need a server that fills faster than E empties it: see the next test.
-        let declared = CatalogView.embedded.activeCases.filter { $0.needs.contains(.maxClients) || $0.needs.contains(.stress) }.map(\.id)
+        let declared = EmbeddedCatalog.catalog.activeCases(on: .server).filter { $0.needs.contains(.maxClients) || $0.needs.contains(.stress) }.map(\.id)
         #expect(results.filter { $0.outcome == .skip }.map(\.id) == declared)
         for result in results where result.outcome != .skip {
             #expect(result.outcome == .pass, "\(Harness.describe(result))")
@@ -77,7 +78,7 @@ struct ReferenceServer {
         let client = try WireClient()
         var options = reference.options(strict: true)
         options.maxClients = 200
-        let runner = ConformanceRunner(catalog: .embedded, registry: CaseRegistry.all, settings: try options.settings())
+        let runner = ConformanceRunner(catalog: EmbeddedCatalog.catalog, registry: CaseRegistry.all, settings: try options.settings())
         let results = await runner.run(CaseSelection(include: [try Glob("limits/00[78]")]), client: client)
         await client.shutdown()
         await reference.server.shutdown()
@@ -136,8 +137,8 @@ struct ReferenceServer {
         let xml = try [UInt8](Data(contentsOf: URL(fileURLWithPath: junit)))
         #expect(try SchemaFiles.validate(xml) == [])
         // All but the client-limit cases (their own server) and the stress tier (off by default).
-        let skipped = CatalogView.embedded.activeCases.filter { $0.needs.contains(.maxClients) || $0.needs.contains(.stress) }.count
-        #expect(output.contains("gpoll-conform: \(CatalogView.embedded.activeCases.count - skipped) passed, 0 failed"), "\(output.suffix(300))")
+        let skipped = EmbeddedCatalog.catalog.activeCases(on: .server).filter { $0.needs.contains(.maxClients) || $0.needs.contains(.stress) }.count
+        #expect(output.contains("gpoll-conform: \(EmbeddedCatalog.catalog.activeCases(on: .server).count - skipped) passed, 0 failed"), "\(output.suffix(300))")
         #expect(FileManager.default.fileExists(atPath: json))
     }
 

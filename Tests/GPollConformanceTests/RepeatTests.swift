@@ -1,14 +1,15 @@
 import Foundation
 import GPollConformance
+import GPollSpec
 import JUnitXML
 import Testing
 
 /// --repeat: merging runs into one outcome, FLAKY in every report, and the exit code.
 @Suite struct RepeatTests {
-    static func result(_ outcome: Outcome, level: CatalogView.Level = .must, seconds: Double = 0.1) -> CaseResult {
+    static func result(_ outcome: Outcome, level: Catalog.Level = .must, seconds: Double = 0.1) -> CaseResult {
         let finding = outcome == .fail || outcome == .warn
             ? Finding(requirement: "HS-1", level: level, expected: "JSON", actual: "run \(outcome.rawValue)") : nil
-        return CaseResult(id: "handshake/002", title: "t", section: "5", level: level, requirements: ["HS-1"], outcome: outcome,
+        return CaseResult(id: "handshake/002", title: "t", section: 5, level: level, requirements: ["HS-1"], outcome: outcome,
                           reason: outcome == .error ? "timed out" : nil, finding: finding, seconds: seconds)
     }
 

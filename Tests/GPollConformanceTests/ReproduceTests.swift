@@ -1,5 +1,6 @@
 import Foundation
 @testable import GPollConformance
+import GPollSpec
 import NIOCore
 import NIOPosix
 import Synchronization
@@ -115,9 +116,9 @@ import Testing
         ]
         let finding = Finding(requirement: "TR-1", level: .must, expected: "GPOLL_CONFORM_FINDING\n$(touch \(marker))",
                               actual: JUnitOutputTests.hostile)
-        let result = CaseResult(id: "limits/005", title: "T'itle $(touch \(marker)) <x>", section: "15", level: .must,
+        let result = CaseResult(id: "limits/005", title: "T'itle $(touch \(marker)) <x>", section: 15, level: .must,
                                 requirements: ["TR-1"], outcome: .fail, finding: finding, transcript: transcript)
-        let script = ReproduceScript.script(for: result, catalog: .embedded, settings: Settings(pollURL: endpoint),
+        let script = ReproduceScript.script(for: result, catalog: EmbeddedCatalog.catalog, settings: Settings(pollURL: endpoint),
                                             run: JUnitOutputTests.info)
         let path = scratch.file("limits-005.sh")
         try Data(script.utf8).write(to: URL(fileURLWithPath: path))
@@ -146,9 +147,9 @@ extension ReproduceTests {
                                                    bytes: request.serialized(host: endpoint.hostHeader))),
             Transcript.Entry(milliseconds: 3, connection: "c1", direction: "<", text: "HTTP/1.1 204 No Content\n(empty body)"),
         ]
-        let result = CaseResult(id: "harness/004", title: "t", section: "16", level: .must, requirements: [], outcome: .fail,
+        let result = CaseResult(id: "harness/004", title: "t", section: 16, level: .must, requirements: [], outcome: .fail,
                                 transcript: transcript)
-        let script = ReproduceScript.script(for: result, catalog: .embedded,
+        let script = ReproduceScript.script(for: result, catalog: EmbeddedCatalog.catalog,
                                             settings: Settings(pollURL: try Endpoint("http://127.0.0.1:9/poll"), publishURL: endpoint),
                                             run: JUnitOutputTests.info)
         let line = try #require(script.split(separator: "\n").first { $0.contains("| curl ") }, "\(script)")

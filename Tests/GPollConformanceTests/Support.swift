@@ -1,10 +1,11 @@
 import Foundation
 import GPollConformance
+import GPollSpec
 import NIOCore
 
 /// Runs cases against a fake server and returns their results.
 enum Harness {
-    static let catalog = CatalogView.embedded
+    static let catalog = EmbeddedCatalog.catalog
 
     static func settings(for server: FakeGPollServer, strict: Bool = false) throws -> Settings {
         var options = RunOptions(pollURL: server.pollURL)

@@ -1,4 +1,5 @@
 import GPollCore
+import GPollSpec
 import Synchronization
 
 /// How a case ends early: a broken expectation or an inability to run.
@@ -27,8 +28,8 @@ public final class CaseContext: Sendable {
     /// The broadcast domain the case runs in; `settings` already points at it.
     public let lane: Lane
     private let client: WireClient
-    private let catalog: CatalogView
-    private let caseLevel: CatalogView.Level
+    private let catalog: Catalog
+    private let caseLevel: Catalog.Level
     private let connections = Mutex<[WireConnection]>([])
     private let ended = Mutex(false)
     /// Idle keep-alive publish connections by publish URL, with the time of their last answer.
@@ -43,7 +44,7 @@ public final class CaseContext: Sendable {
     /// client idle for about E is legal expiry (RL-1), not a broken MUST.
     private let idleSince = Mutex<[String: ContinuousClock.Instant]>([:])
 
-    init(settings: Settings, client: WireClient, catalog: CatalogView, caseID: String, caseLevel: CatalogView.Level,
+    init(settings: Settings, client: WireClient, catalog: Catalog, caseID: String, caseLevel: Catalog.Level,
          transcript: Transcript, prefix: String, lane: Lane = .a) {
         self.settings = settings.onLane(lane)
         self.lane = lane

@@ -1,3 +1,5 @@
+import GPollSpec
+
 /// One case of the registry: the catalog id and the code that runs it. Everything
 /// else about the case (title, level, requirements, needs) is read from the catalog.
 public struct ConformanceCase: Sendable {
@@ -33,7 +35,7 @@ public struct ConformanceCase: Sendable {
         self.run = run
     }
 
-    public func effectiveScheduling(needs: [CatalogView.Need]) -> Scheduling {
+    public func effectiveScheduling(needs: [Catalog.Need]) -> Scheduling {
         if let scheduling { return scheduling }
         if needs.contains(.maxClients) { return .exclusive }
         return needs.contains(.publish) ? .serial : .parallel
@@ -41,8 +43,19 @@ public struct ConformanceCase: Sendable {
 
     /// The expected duration: the case's own estimate, or 50 ms plus 3 ms per
     /// message for cases that publish about B messages.
-    public func expectedDuration(needs: [CatalogView.Need], settings: Settings) -> Duration {
+    public func expectedDuration(needs: [Catalog.Need], settings: Settings) -> Duration {
         if let estimate { return estimate(settings) }
         return .milliseconds(50) + (needs.contains(where: \.concernsClientBuffer) ? .milliseconds(3) * settings.clientBuffer : .zero)
+    }
+}
+
+extension Catalog.Need {
+    /// Whether this need asks for B to be known (plain or with a minimum): such a case
+    /// publishes about B messages, so it takes longer and runs after the quiet phase.
+    var concernsClientBuffer: Bool {
+        switch self {
+        case .clientBuffer, .clientBufferAtLeast: true
+        default: false
+        }
     }
 }

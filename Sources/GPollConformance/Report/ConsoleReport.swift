@@ -3,7 +3,7 @@
 /// With --repeat, each run ends with one count line and the cases' lines come after
 /// the last run, each with its counts (`FLAKY poll/001 ... (0.21s mean; 3 pass, 2 fail)`).
 public enum ConsoleReport {
-    public static func line(_ result: CaseResult, catalog: CatalogView, verbose: Bool) -> String {
+    public static func line(_ result: CaseResult, catalog: Catalog, verbose: Bool) -> String {
         let time = String(format: "%.2fs", result.seconds)
         var text = "\(result.outcome.rawValue.padding(toLength: 5, withPad: " ", startingAt: 0)) \(result.id) \(result.title)"
         if let runs = result.runs, result.outcome != .skip {
@@ -23,7 +23,7 @@ public enum ConsoleReport {
     }
 
     /// The requirement id with its sentence from the catalog, then expected against actual.
-    public static func describe(_ finding: Finding, catalog: CatalogView, indent: String) -> String {
+    public static func describe(_ finding: Finding, catalog: Catalog, indent: String) -> String {
         var lines: [String] = []
         if let id = finding.requirement {
             let sentence = catalog.requirement(id).map { "\($0.level.rawValue): \($0.text)" } ?? finding.level.rawValue
@@ -45,3 +45,4 @@ public enum ConsoleReport {
 }
 
 import Foundation
+import GPollSpec

@@ -1,4 +1,5 @@
 import Foundation
+import GPollSpec
 
 /// `--html FILE`: the run as one self-contained page (inline CSS, no script, no
 /// external resource, so it opens offline and from a CI artifact as is).
@@ -16,7 +17,7 @@ public enum HTMLReport {
     /// Outcomes in the order of the page: what needs attention first.
     static let order: [Outcome] = [.fail, .flaky, .error, .warn, .pass, .skip]
 
-    public static func page(results: [CaseResult], catalog: CatalogView, run: RunInfo) -> String {
+    public static func page(results: [CaseResult], catalog: Catalog, run: RunInfo) -> String {
         let summary = Summary(results)
         var html = """
             <!DOCTYPE html>
@@ -53,17 +54,17 @@ public enum HTMLReport {
         return html
     }
 
-    static func summaryTable(_ results: [CaseResult], catalog: CatalogView) -> String {
+    static func summaryTable(_ results: [CaseResult], catalog: Catalog) -> String {
         var sectionOrder = catalog.sections.map(\.number)
         for result in results where !sectionOrder.contains(result.section) { sectionOrder.append(result.section) }
         var html = "<h2>Summary</h2>\n<table id=\"summary\">\n<thead><tr><th>section</th>"
         for outcome in order { html += "<th class=\"\(cssClass(outcome))\">\(outcome.rawValue)</th>" }
         html += "<th>cases</th></tr></thead>\n<tbody>\n"
-        func cells(_ members: [CaseResult], section: String?) -> String {
+        func cells(_ members: [CaseResult], section: Int?) -> String {
             var row = ""
             for outcome in order {
                 let count = members.filter { $0.outcome == outcome }.count
-                let attribute = section.map { " data-section=\"\(escape($0))\"" } ?? ""
+                let attribute = section.map { " data-section=\"\($0)\"" } ?? ""
                 row += "<td\(attribute) data-outcome=\"\(outcome.rawValue)\" class=\"\(count > 0 ? cssClass(outcome) : "zero")\">\(count)</td>"
             }
             return row + "<td data-outcome=\"all\">\(members.count)</td>"
@@ -71,18 +72,18 @@ public enum HTMLReport {
         for number in sectionOrder {
             let members = results.filter { $0.section == number }
             guard !members.isEmpty else { continue }
-            let title = catalog.section(number).map { "\($0.number) \($0.title)" } ?? "section \(number)"
-            html += "<tr data-section=\"\(escape(number))\"><th>\(escape(title))</th>\(cells(members, section: number))</tr>\n"
+            let title = catalog.section(number: number).map { "\($0.number) \($0.title)" } ?? "section \(number)"
+            html += "<tr data-section=\"\(number)\"><th>\(escape(title))</th>\(cells(members, section: number))</tr>\n"
         }
         html += "</tbody>\n<tfoot><tr id=\"summary-total\"><th>all sections</th>\(cells(results, section: nil))</tr></tfoot>\n</table>\n"
         return html
     }
 
-    static func caseItem(_ result: CaseResult, catalog: CatalogView) -> String {
+    static func caseItem(_ result: CaseResult, catalog: Catalog) -> String {
         let anchor = "case-" + result.id.map { $0.isLetter || $0.isNumber ? String($0) : "-" }.joined()
         var html = "<li class=\"case \(cssClass(result.outcome))\" id=\"\(escape(anchor))\" data-case=\"\(escape(result.id))\" data-outcome=\"\(result.outcome.rawValue)\">\n"
         html += "<h3><span class=\"badge\">\(result.outcome.rawValue)</span> <a href=\"#\(escape(anchor))\">\(escape(result.id))</a> \(escape(result.title))</h3>\n"
-        var meta = [result.level.rawValue, catalog.section(result.section).map { "§\($0.number) \($0.title)" } ?? "§\(result.section)"]
+        var meta = [result.level.rawValue, catalog.section(number: result.section).map { "§\($0.number) \($0.title)" } ?? "§\(result.section)"]
         if result.outcome != .skip { meta.append(String(format: result.runs == nil ? "%.2f s" : "%.2f s mean", result.seconds)) }
         if let runs = result.runs { meta.append("runs: \(runs.description)") }
         if let lane = result.lane { meta.append("lane \(lane)") }

@@ -1,4 +1,5 @@
 import Foundation
+import GPollSpec
 
 /// `--json FILE`: the whole run for scripts.
 public struct JSONReport: Codable, Sendable {
@@ -20,15 +21,15 @@ public struct JSONReport: Codable, Sendable {
     }
 }
 
-/// `--list --json`: the catalog as this binary runs it.
+/// `--list --json`: the catalog's server cases as this binary runs them.
 public struct CatalogListing: Codable, Sendable {
     public struct Item: Codable, Sendable {
         public var id: String
         public var title: String
-        public var section: String
-        public var level: CatalogView.Level
+        public var section: Int
+        public var level: Catalog.Level
         public var requirements: [String]
-        public var needs: [CatalogView.Need]
+        public var needs: [Catalog.Need]
         public var retired: Bool
         public var description: String
     }
@@ -37,10 +38,10 @@ public struct CatalogListing: Codable, Sendable {
     public var specVersion: String
     public var cases: [Item]
 
-    public init(_ catalog: CatalogView, selection: CaseSelection) {
+    public init(_ catalog: Catalog, selection: CaseSelection) {
         spec = catalog.spec
         specVersion = catalog.specVersion
-        cases = catalog.cases.filter { selection.selects($0.id) }.map {
+        cases = catalog.cases.filter { catalog.side(ofSection: $0.section) == .server && selection.selects($0.id) }.map {
             Item(id: $0.id, title: $0.title, section: $0.section, level: $0.level, requirements: $0.requirements,
                  needs: $0.needs, retired: $0.retired, description: $0.description)
         }

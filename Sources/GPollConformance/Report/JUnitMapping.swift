@@ -1,4 +1,5 @@
 import Foundation
+import GPollSpec
 import JUnitXML
 
 /// Turns results into JUnit XML that CI servers accept: one `<testsuite>` per Spec
@@ -25,7 +26,7 @@ import JUnitXML
 /// schema, which allows nothing but the outcome element inside a `<testcase>`; the
 /// rest of the report is valid for both.
 public enum JUnitMapping {
-    public static func report(results: [CaseResult], catalog: CatalogView, run: RunInfo, verbose: Bool,
+    public static func report(results: [CaseResult], catalog: Catalog, run: RunInfo, verbose: Bool,
                               hostname: String = ProcessInfo.processInfo.hostName) -> JUnitReport {
         var runProperties = [
             JUnitProperty(name: "target", value: run.target),
@@ -46,7 +47,7 @@ public enum JUnitMapping {
         for number in sectionOrder {
             let members = results.filter { $0.section == number }
             guard !members.isEmpty else { continue }
-            let section = catalog.section(number)
+            let section = catalog.section(number: number)
             let slug = section?.slug ?? "section-\(number)"
             var out: [String] = []
             let cases = members.map { result -> JUnitTestCase in
@@ -90,7 +91,7 @@ public enum JUnitMapping {
     /// The `<system-out>` of a WARN or FLAKY case: what makes it one, first line
     /// first (`WARN [HS-3] expected ...; got ...`), then the details. Empty for the
     /// other outcomes, whose `<failure>`, `<error>` or `<skipped>` already says it.
-    static func caseOutput(_ result: CaseResult, catalog: CatalogView) -> String {
+    static func caseOutput(_ result: CaseResult, catalog: Catalog) -> String {
         switch result.outcome {
         case .warn:
             return "WARN \(headline(result))\n" + detailText(result, catalog: catalog)
@@ -110,7 +111,7 @@ public enum JUnitMapping {
         return "\(id)expected \(finding.expected); got \(finding.actual)"
     }
 
-    static func detailText(_ result: CaseResult, catalog: CatalogView) -> String {
+    static func detailText(_ result: CaseResult, catalog: Catalog) -> String {
         var text = ""
         if let runs = result.runs { text += "runs: \(runs.description)\n" }
         if let reason = result.reason { text += "reason: \(reason)\n" }

@@ -1,4 +1,5 @@
 import Foundation
+import GPollSpec
 
 /// `--reproduce DIR`: for each FAIL, WARN and FLAKY case, `DIR/<id with / as ->.sh`,
 /// a bash script that replays the case's wire exchange from its transcript and
@@ -31,7 +32,7 @@ public enum ReproduceScript {
 
     /// Writes one script per FAIL, WARN and FLAKY result; returns the paths written.
     @discardableResult
-    public static func writeAll(results: [CaseResult], catalog: CatalogView, settings: Settings, run: RunInfo,
+    public static func writeAll(results: [CaseResult], catalog: Catalog, settings: Settings, run: RunInfo,
                                 directory: String) throws -> [String] {
         var written: [String] = []
         for result in results where replayed.contains(result.outcome) {
@@ -45,7 +46,7 @@ public enum ReproduceScript {
     }
 
     /// The script for one case.
-    public static func script(for result: CaseResult, catalog: CatalogView, settings: Settings, run: RunInfo) -> String {
+    public static func script(for result: CaseResult, catalog: Catalog, settings: Settings, run: RunInfo) -> String {
         var builder = Builder(result: result, settings: settings)
         builder.build()
         var lines: [String] = ["#!/usr/bin/env bash"]
@@ -85,7 +86,7 @@ public enum ReproduceScript {
     }
 
     /// The requirement texts, expected and actual, reason: what to look at.
-    static func lookAt(_ result: CaseResult, catalog: CatalogView) -> [String] {
+    static func lookAt(_ result: CaseResult, catalog: Catalog) -> [String] {
         var lines: [String] = []
         if let finding = result.finding {
             if let id = finding.requirement {

@@ -1,11 +1,12 @@
 import Foundation
+import GPollSpec
 import JUnitXML
 
 /// The whole gpoll-conform run behind the command line: validate, check the target
 /// answers, run, report, and return the exit code (0 nothing failed, 1 a case
 /// failed or could not run, 2 bad usage or unreachable target).
 public enum ConformanceMain {
-    public static func run(_ options: RunOptions, catalog: CatalogView = .embedded, registry: [ConformanceCase] = CaseRegistry.all,
+    public static func run(_ options: RunOptions, catalog: Catalog = EmbeddedCatalog.catalog, registry: [ConformanceCase] = CaseRegistry.all,
                            output: @escaping @Sendable (String) -> Void = { print($0) },
                            errorOutput: @escaping @Sendable (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }) async -> Int32 {
         let settings: Settings
@@ -92,7 +93,7 @@ public enum ConformanceMain {
     }
 
     /// `--list`, as text or JSON.
-    public static func list(_ options: RunOptions, json: Bool, catalog: CatalogView = .embedded,
+    public static func list(_ options: RunOptions, json: Bool, catalog: Catalog = EmbeddedCatalog.catalog,
                             output: @Sendable (String) -> Void = { print($0) }) throws(UsageError) {
         let listing = CatalogListing(catalog, selection: try options.selection(in: catalog))
         if json {

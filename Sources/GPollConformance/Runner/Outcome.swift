@@ -1,3 +1,5 @@
+import GPollSpec
+
 /// How a case ended.
 public enum Outcome: String, Sendable, Codable, CaseIterable {
     /// Every check held.
@@ -48,11 +50,11 @@ public struct RunTally: Sendable, Codable, Equatable {
 /// One broken expectation: the requirement it checks, expected against actual.
 public struct Finding: Sendable, Codable, Equatable {
     public var requirement: String?
-    public var level: CatalogView.Level
+    public var level: Catalog.Level
     public var expected: String
     public var actual: String
 
-    public init(requirement: String?, level: CatalogView.Level, expected: String, actual: String) {
+    public init(requirement: String?, level: Catalog.Level, expected: String, actual: String) {
         self.requirement = requirement
         self.level = level
         self.expected = expected
@@ -64,8 +66,8 @@ public struct Finding: Sendable, Codable, Equatable {
 public struct CaseResult: Sendable, Codable {
     public var id: String
     public var title: String
-    public var section: String
-    public var level: CatalogView.Level
+    public var section: Int
+    public var level: Catalog.Level
     public var requirements: [String]
     public var outcome: Outcome
     /// SKIP and ERROR: why.
@@ -80,7 +82,7 @@ public struct CaseResult: Sendable, Codable {
     /// With --repeat N (N > 1): how the N runs ended. nil for a single run.
     public var runs: RunTally?
 
-    public init(id: String, title: String, section: String, level: CatalogView.Level, requirements: [String],
+    public init(id: String, title: String, section: Int, level: Catalog.Level, requirements: [String],
                 outcome: Outcome, reason: String? = nil, finding: Finding? = nil, seconds: Double = 0,
                 transcript: [Transcript.Entry] = []) {
         self.id = id; self.title = title; self.section = section; self.level = level

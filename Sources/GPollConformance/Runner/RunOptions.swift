@@ -1,4 +1,5 @@
 import Foundation
+import GPollSpec
 
 /// A command line that cannot be run; exit code 2.
 public struct UsageError: Error, CustomStringConvertible, Equatable {
@@ -143,7 +144,7 @@ public struct RunOptions: Sendable {
 
     /// The selection, refusing patterns that match no case (a typo would otherwise
     /// silently run nothing, or everything).
-    public func selection(in catalog: CatalogView) throws(UsageError) -> CaseSelection {
+    public func selection(in catalog: Catalog) throws(UsageError) -> CaseSelection {
         var include: [Glob] = [], exclude: [Glob] = []
         do {
             include = try cases.map { try Glob($0) }
@@ -152,7 +153,7 @@ public struct RunOptions: Sendable {
             throw UsageError("bad pattern: \(error)")
         }
         let selection = CaseSelection(include: include, exclude: exclude)
-        let unmatched = selection.unmatched(in: catalog.cases.map(\.id))
+        let unmatched = selection.unmatched(in: catalog.cases.filter { catalog.side(ofSection: $0.section) == .server }.map(\.id))
         if !unmatched.isEmpty {
             throw UsageError("no case id matches \(unmatched.map { "'\($0)'" }.joined(separator: ", ")) (see --list)")
         }

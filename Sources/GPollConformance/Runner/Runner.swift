@@ -1,4 +1,5 @@
 import Foundation
+import GPollSpec
 import Synchronization
 
 /// Runs selected cases as ``Schedule`` places them: cases that publish nothing
@@ -6,14 +7,14 @@ import Synchronization
 /// at once when a second endpoint with its own publish URL is given, client-limit
 /// ones alone at the end; each under the per-case timeout.
 public struct ConformanceRunner: Sendable {
-    public let catalog: CatalogView
+    public let catalog: Catalog
     public let registry: [ConformanceCase]
     public internal(set) var settings: Settings
     /// Where a publishing case goes when both lanes are equally loaded (tests use it
     /// to run a lone case on a chosen lane).
     public var preferredLane: Lane = .b
 
-    public init(catalog: CatalogView, registry: [ConformanceCase], settings: Settings) {
+    public init(catalog: Catalog, registry: [ConformanceCase], settings: Settings) {
         self.catalog = catalog
         self.registry = registry
         self.settings = settings
@@ -21,18 +22,22 @@ public struct ConformanceRunner: Sendable {
 
     /// One planned case: its catalog entry, its code, and why it will be skipped (if so).
     public struct Planned: Sendable {
-        public var entry: CatalogView.Case
+        public var entry: Catalog.Case
         public var code: ConformanceCase?
         public var skipReason: String?
     }
 
-    /// The selected, non-retired catalog cases in catalog order.
+    /// The selected, non-retired server cases in catalog order (the client cases of
+    /// section 19 are for a client mode, not for a server under test).
     public func plan(_ selection: CaseSelection) -> [Planned] {
-        catalog.activeCases.filter { selection.selects($0.id) }.map { entry in
+        catalog.activeCases(on: .server).filter { selection.selects($0.id) }.map { entry in
             let code = registry.first { $0.id == entry.id }
+            // A need this build does not know (a newer Spec) can be met by no option:
+            // the case is skipped with the need named, never run without it.
+            let unknownNeeds = entry.needs.filter { !$0.isKnown }
             let reason = code == nil ? "no code for this case in this gpoll-conform build"
-                : !entry.unknownNeeds.isEmpty
-                ? "needs \(entry.unknownNeeds.map { "'\($0)'" }.joined(separator: ", ")), which this gpoll-conform build does not know (a newer Spec?)"
+                : !unknownNeeds.isEmpty
+                ? "needs \(unknownNeeds.map { "'\($0)'" }.joined(separator: ", ")), which this gpoll-conform build does not know (a newer Spec?)"
                 : settings.unmetNeed(entry.needs) ?? code?.skipReason?(settings)
             return Planned(entry: entry, code: code, skipReason: reason)
         }

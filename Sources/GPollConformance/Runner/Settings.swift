@@ -1,3 +1,5 @@
+import GPollSpec
+
 /// Everything a run knows about the server under test, from the command line.
 public struct Settings: Sendable {
     public var pollURL: Endpoint
@@ -51,7 +53,7 @@ public struct Settings: Sendable {
     /// Why a case with these needs cannot run, or nil if it can. A setting of 0
     /// means "never" (no poll timeout, no idle expiry), so a case that needs the
     /// timer to fire is skipped then, with that reason (Spec §16.2).
-    public func unmetNeed(_ needs: [CatalogView.Need]) -> String? {
+    public func unmetNeed(_ needs: [Catalog.Need]) -> String? {
         for need in needs {
             switch need {
             case .publish where publishURL == nil: return "needs --publish-url"
@@ -77,7 +79,7 @@ public struct Settings: Sendable {
     /// The time limit of a case with these needs: `--timeout`, plus room for
     /// cases that must sit out T or E (twice, with the Spec's one-second
     /// tolerance each time), so that a server with T = 30 s is judged, not timed out.
-    public func timeLimit(for needs: [CatalogView.Need]) -> Duration {
+    public func timeLimit(for needs: [Catalog.Need]) -> Duration {
         var limit = caseTimeout
         if needs.contains(.pollTimeout), let pollTimeout { limit += (pollTimeout + .seconds(1)) * 2 }
         if needs.contains(.idleExpiry), let idleExpiry { limit += (idleExpiry + .seconds(1)) * 2 }
