@@ -9,6 +9,7 @@ let package = Package(
         .library(name: "GPollSpec", targets: ["GPollSpec"]),
         .library(name: "JUnitXML", targets: ["JUnitXML"]),
         .library(name: "GPollServer", targets: ["GPollServer"]),
+        .library(name: "GPollWire", targets: ["GPollWire"]),
         .library(name: "GPollConformance", targets: ["GPollConformance"]),
         .executable(name: "gpoll-server", targets: ["gpoll-server"]),
         .executable(name: "gpoll-conform", targets: ["gpoll-conform"]),
@@ -63,12 +64,25 @@ let package = Package(
             ]
         ),
 
-        // The conformance tester: Spec's case registry, a raw NIO HTTP client, the runner.
+        // A raw HTTP/1.1 client over NIO: any bytes out, whole responses in, FIN or RST,
+        // with a transcript. The tester's, the server tests' and the bench publisher's.
+        .target(
+            name: "GPollWire",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ]
+        ),
+
+        // The conformance tester: Spec's case registry, the cases, the runner, the reports.
         .target(
             name: "GPollConformance",
             dependencies: [
                 "GPollCore",
                 "GPollSpec",
+                "GPollWire",
                 "JUnitXML",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -92,6 +106,7 @@ let package = Package(
             dependencies: [
                 "GPollCore",
                 "GPollServer",
+                "GPollWire",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -114,7 +129,7 @@ let package = Package(
         .testTarget(
             name: "GPollServerTests",
             dependencies: [
-                "GPollServer", "GPollCore",
+                "GPollServer", "GPollCore", "GPollWire",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -124,7 +139,7 @@ let package = Package(
         .testTarget(
             name: "GPollConformanceTests",
             dependencies: [
-                "GPollConformance", "GPollServer", "GPollCore", "GPollSpec", "JUnitXML",
+                "GPollConformance", "GPollServer", "GPollCore", "GPollSpec", "GPollWire", "JUnitXML",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

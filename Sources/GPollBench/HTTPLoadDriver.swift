@@ -1,4 +1,5 @@
 import Foundation
+import GPollWire
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -115,11 +116,11 @@ public final class HTTPLoadDriver: Sendable {
         if handshakes > 0 {
             counters.phase.store(Phase.measuring.rawValue, ordering: .relaxed)
             do {
-                let publisher = try await Self.connectPublisher(config, group: group, sslContext: sslContext, counters: counters, timeout: timeout) { channel in
-                    channels.append(channel)
-                }
+                let publisher = try await Publisher.connect(
+                    url: config.publishURL, client: try Self.publishClient(config, group: group),
+                    extraHeaders: config.publishHeaders, size: config.size, counters: counters, timeout: timeout)
                 measurement = await measure(
-                    publisher: publisher, gate: gate, counters: counters, timeout: timeout
+                    publisher: publisher, gate: gate, counters: counters, timeout: timeout, timerLoop: loops[0]
                 ) { target in
                     // Live clients with fewer than `target` messages, asked on their own loops.
                     var stragglers = 0
@@ -131,6 +132,7 @@ public final class HTTPLoadDriver: Sendable {
                     }
                     return stragglers
                 }
+                await publisher.close()
                 failure = measurement.failure
             } catch {
                 failure = "cannot connect to the publish URL: \(BenchErrorKind.describe(error))"
@@ -216,8 +218,8 @@ public final class HTTPLoadDriver: Sendable {
     }
 
     private func measure(
-        publisher: (handler: NIOLoopBound<PublisherHandler>, loop: any EventLoop),
-        gate: DeliveryGate, counters: RunCounters, timeout: TimeAmount,
+        publisher: Publisher,
+        gate: DeliveryGate, counters: RunCounters, timeout: TimeAmount, timerLoop: any EventLoop,
         countStragglers: (UInt64) async -> Int
     ) async -> Measurement {
         let config = configuration
@@ -225,98 +227,87 @@ public final class HTTPLoadDriver: Sendable {
         let start = NIODeadline.now()
         let startDeliveries = gate.totalDeliveries
         let deadline = config.duration.map { start + .nanoseconds(Int64($0 * 1e9)) }
-        let loop = publisher.loop
-        let handler = publisher.handler
+        let answerWait = Duration.nanoseconds(timeout.nanoseconds)
 
-        func checkStatuses(_ statuses: [HTTPResponseStatus]) -> String? {
-            for status in statuses where !(200..<300).contains(status.code) {
-                counters.error("publish answered \(status.code)")
-                return "the publish URL answered \(status.code)"
-            }
-            return nil
+        /// Why an answer ends the run, nil for a 2xx.
+        func problem(status: Int) -> String? {
+            guard !(200..<300).contains(status) else { return nil }
+            counters.error("publish answered \(status)")
+            return "the publish URL answered \(status)"
+        }
+        func problem(error: any Error) -> String {
+            counters.error("publish: \(BenchErrorKind.describe(error))")
+            return "publishing failed: \(BenchErrorKind.describe(error))"
         }
 
         switch config.schedule {
         case .burst(let k):
             var next = 0
-            while next < config.messages {
+            burst: while next < config.messages {
                 if let deadline, NIODeadline.now() >= deadline { result.stoppedBy = "duration"; break }
                 let count = min(k, config.messages - next)
-                let first = next
-                let futures = loop.flatSubmit { () -> EventLoopFuture<[HTTPResponseStatus]> in
-                    let publisher = handler.value
-                    var all: [EventLoopFuture<HTTPResponseStatus>] = []
-                    for i in 0..<count {
-                        all.append(publisher.publish(sequence: UInt64(first + i), flush: false, on: loop))
-                    }
-                    publisher.flush()
-                    return EventLoopFuture.whenAllSucceed(all, on: loop)
-                }
                 do {
-                    let statuses = try await futures.get()
-                    if let problem = checkStatuses(statuses) { result.failure = problem; break }
+                    // The whole burst goes out pipelined, then its answers are read in order.
+                    for i in 0..<count { try await publisher.publish(sequence: UInt64(next + i)) }
+                    for _ in 0..<count {
+                        if let problem = problem(status: try await publisher.nextStatus(within: answerWait)) {
+                            result.failure = problem
+                            break burst
+                        }
+                    }
                 } catch {
-                    counters.error("publish: \(BenchErrorKind.describe(error))")
-                    result.failure = "publishing failed: \(BenchErrorKind.describe(error))"
+                    result.failure = problem(error: error)
                     break
                 }
                 next += count
                 result.published = next
                 counters.publishedCount.store(next, ordering: .relaxed)
-                if !(await gate.wait(forTarget: UInt64(next), timeout: timeout, timerLoop: loop)) {
+                if !(await gate.wait(forTarget: UInt64(next), timeout: timeout, timerLoop: timerLoop)) {
                     result.burstsTimedOut += 1
                     result.stragglers += await countStragglers(UInt64(next))
                 }
                 if gate.liveClients == 0 { result.failure = "every client was lost"; break }
             }
         case .rate(let perSecond):
+            // Every millisecond: publish what is due by now, and take the answers that are in.
             let total = config.messages
-            let stop = deadline
-            let outcome = loop.makePromise(of: (Int, String?).self)
-            let interval = TimeAmount.milliseconds(1)
             let tickStart = NIODeadline.now()
-            let state = NIOLoopBoundBox.makeBoxSendingValue((sent: 0, acknowledged: 0, failed: String?.none, finished: false), eventLoop: loop)
-            loop.execute {
-                let task = loop.scheduleRepeatedTask(initialDelay: .zero, delay: interval) { task in
-                    if state.value.finished { return }
-                    let now = NIODeadline.now()
+            var sent = 0, acknowledged = 0
+            var failed: String?
+            var timeIsUp = false
+            while true {
+                let now = NIODeadline.now()
+                timeIsUp = deadline.map { now >= $0 } ?? false
+                if !timeIsUp && failed == nil {
                     let due = min(total, Int(Double((now - tickStart).nanoseconds) / 1e9 * perSecond) + 1)
-                    let timeIsUp = stop.map { now >= $0 } ?? false
-                    let publisher = handler.value
-                    if !timeIsUp && state.value.failed == nil {
-                        while state.value.sent < due {
-                            let sequence = state.value.sent
-                            state.value.sent += 1
-                            counters.publishedCount.store(state.value.sent, ordering: .relaxed)
-                            publisher.publish(sequence: UInt64(sequence), flush: false, on: loop).whenComplete { result in
-                                switch result {
-                                case .success(let status) where (200..<300).contains(status.code):
-                                    state.value.acknowledged += 1
-                                case .success(let status):
-                                    counters.error("publish answered \(status.code)")
-                                    state.value.failed = state.value.failed ?? "the publish URL answered \(status.code)"
-                                case .failure(let error):
-                                    counters.error("publish: \(BenchErrorKind.describe(error))")
-                                    state.value.failed = state.value.failed ?? "publishing failed: \(BenchErrorKind.describe(error))"
-                                }
-                            }
+                    do {
+                        while sent < due {
+                            try await publisher.publish(sequence: UInt64(sent))
+                            sent += 1
+                            counters.publishedCount.store(sent, ordering: .relaxed)
                         }
-                        publisher.flush()
-                    }
-                    let allSent = state.value.sent >= total || timeIsUp || state.value.failed != nil
-                    if allSent && (state.value.acknowledged == state.value.sent || state.value.failed != nil) {
-                        state.value.finished = true
-                        task.cancel()
-                        outcome.succeed((state.value.sent, state.value.failed ?? (timeIsUp && state.value.sent < total ? "duration" : nil)))
+                    } catch {
+                        failed = failed ?? problem(error: error)
                     }
                 }
-                _ = task
+                let allSent = sent >= total || timeIsUp || failed != nil
+                do {
+                    while failed == nil && acknowledged < sent {
+                        // Once all is sent, wait for the rest; before that, only take what is in.
+                        guard let status = allSent ? try await publisher.nextStatus(within: answerWait)
+                                                   : try await publisher.readyStatus() else { break }
+                        if let problem = problem(status: status) { failed = problem } else { acknowledged += 1 }
+                    }
+                } catch {
+                    failed = failed ?? problem(error: error)
+                }
+                if allSent && (acknowledged == sent || failed != nil) { break }
+                try? await Task.sleep(for: .milliseconds(1))
             }
-            let (sent, note) = (try? await outcome.futureResult.get()) ?? (0, "publisher stopped")
             result.published = sent
-            if note == "duration" { result.stoppedBy = "duration" } else if let note { result.failure = note }
+            if let failed { result.failure = failed } else if timeIsUp && sent < total { result.stoppedBy = "duration" }
             counters.phase.store(Phase.draining.rawValue, ordering: .relaxed)
-            if !(await gate.wait(forTarget: UInt64(sent), timeout: timeout, timerLoop: loop)) {
+            if !(await gate.wait(forTarget: UInt64(sent), timeout: timeout, timerLoop: timerLoop)) {
                 result.burstsTimedOut += 1
                 result.stragglers += await countStragglers(UInt64(sent))
             }
@@ -395,19 +386,9 @@ public final class HTTPLoadDriver: Sendable {
         try await allDone.futureResult.get()
     }
 
-    static func connectPublisher(
-        _ config: HTTPBenchConfiguration, group: any EventLoopGroup, sslContext: NIOSSLContext?, counters: RunCounters,
-        timeout: TimeAmount, track: @escaping @Sendable (any Channel) -> Void
-    ) async throws -> (handler: NIOLoopBound<PublisherHandler>, loop: any EventLoop) {
-        let url = config.publishURL
-        let channel = try await bootstrap(group: group, url: url, sslContext: sslContext, timeout: timeout, track: track)
-            .connect(host: url.host, port: url.port).get()
-        let handler = try await channel.eventLoop.submit {
-            let handler = PublisherHandler(url: url, extraHeaders: config.publishHeaders, size: config.size, counters: counters)
-            try channel.pipeline.syncOperations.addHandler(handler)
-            return NIOLoopBound(handler, eventLoop: channel.eventLoop)
-        }.get()
-        return (handler, channel.eventLoop)
+    /// The client for the publish connection, on the bench's event loops, with its TLS settings.
+    static func publishClient(_ config: HTTPBenchConfiguration, group: any EventLoopGroup) throws -> WireClient {
+        try WireClient(tls: .init(caCertificatePath: config.caCertificatePath, insecure: config.insecure), group: group)
     }
 }
 

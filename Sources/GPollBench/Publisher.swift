@@ -1,82 +1,70 @@
+import GPollWire
 import NIOCore
-import NIOHTTP1
 
-/// Publishes the bench's messages over one keep-alive connection to the
-/// publish URL, pipelining requests: each publish is written at once, stamped
-/// with its send time just before the write, and its answer matched in order.
-///
-/// Confined to its channel's event loop.
-final class PublisherHandler: ChannelInboundHandler {
-    typealias InboundIn = HTTPClientResponsePart
-    typealias OutboundOut = HTTPClientRequestPart
-
-    private let url: BenchURL
-    private let headers: HTTPHeaders
-    private let counters: RunCounters
-    private var template: ByteBuffer
-    private var context: ChannelHandlerContext?
-    private var pending: CircularBuffer<EventLoopPromise<HTTPResponseStatus>> = []
-    private var status: HTTPResponseStatus = .ok
-
-    init(url: BenchURL, extraHeaders: [(String, String)], size: Int, counters: RunCounters) {
-        self.url = url
-        var headers = HTTPHeaders()
-        headers.add(name: "Host", value: url.hostHeader)
-        headers.add(name: "Content-Type", value: "application/octet-stream")
-        headers.add(name: "Content-Length", value: String(size))
-        for (name, value) in extraHeaders { headers.add(name: name, value: value) }
-        self.headers = headers
-        self.counters = counters
-        self.template = MessageStamp.template(size: size)
+/// Publishes the bench's messages over one keep-alive connection to the publish
+/// URL (GPollWire's), pipelining requests: each publish is written as soon as it
+/// is due, stamped with its send time just before the write, and its answer read
+/// in order by ``nextStatus(within:)`` or ``readyStatus()``.
+final class Publisher: Sendable {
+    /// Why the publisher can go on no longer: the connection failed or the server
+    /// did not answer in time.
+    struct Failure: Error, CustomStringConvertible {
+        var description: String
     }
 
-    func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+    private let connection: WireConnection
+    private let target: [UInt8]
+    private let headers: [(String, String)]
+    private let template: ByteBuffer
+    private let counters: RunCounters
 
-    /// Writes one publish with sequence number `sequence`; the future gives its status.
-    /// Call on the channel's event loop; `flush` false lets a caller batch several writes.
-    func publish(sequence: UInt64, flush: Bool, on loop: any EventLoop) -> EventLoopFuture<HTTPResponseStatus> {
-        let promise = loop.makePromise(of: HTTPResponseStatus.self)
-        guard let context, context.channel.isActive else {
-            promise.fail(ChannelError.ioOnClosedChannel)
-            return promise.futureResult
-        }
-        pending.append(promise)
-        // A copy of the template (copy on write: one allocation and memcpy per message).
+    private init(connection: WireConnection, url: BenchURL, extraHeaders: [(String, String)], size: Int, counters: RunCounters) {
+        self.connection = connection
+        target = Array(url.target.utf8)
+        headers = [("Host", url.hostHeader), ("Content-Type", "application/octet-stream"), ("Content-Length", String(size))]
+            + extraHeaders
+        template = MessageStamp.template(size: size)
+        self.counters = counters
+    }
+
+    /// Connects to the publish URL. Nothing is recorded: a run publishes too many
+    /// messages to keep a transcript of them.
+    static func connect(url: BenchURL, client: WireClient, extraHeaders: [(String, String)], size: Int,
+                        counters: RunCounters, timeout: TimeAmount) async throws -> Publisher {
+        let endpoint = try Endpoint(url.description)
+        let connection = try await client.connect(to: endpoint, transcript: nil, connectTimeout: timeout)
+        return Publisher(connection: connection, url: url, extraHeaders: extraHeaders, size: size, counters: counters)
+    }
+
+    /// Writes the publish with sequence number `sequence`; its answer comes later.
+    func publish(sequence: UInt64) async throws {
         var message = template
         MessageStamp(sequence: sequence, sentAtNanoseconds: NIODeadline.now().uptimeNanoseconds).write(into: &message)
         counters.publishesSent.wrappingAdd(1, ordering: .relaxed)
-        let head = HTTPRequestHead(version: .http1_1, method: .POST, uri: url.target, headers: headers)
-        context.write(wrapOutboundOut(.head(head)), promise: nil)
-        context.write(wrapOutboundOut(.body(.byteBuffer(message))), promise: nil)
-        context.write(wrapOutboundOut(.end(nil)), promise: nil)
-        if flush { context.flush() }
-        return promise.futureResult
+        try await connection.send(WireRequest(method: "POST", target: target, headers: headers, body: Array(message.readableBytesView)))
     }
 
-    func flush() { context?.flush() }
+    /// The status of the oldest unanswered publish, waiting up to `timeout` for it.
+    func nextStatus(within timeout: Duration) async throws(Failure) -> Int {
+        try Self.status(of: await connection.next(within: timeout), waited: timeout)
+    }
 
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch unwrapInboundIn(data) {
-        case .head(let head): status = head.status
-        case .body: break
-        case .end: pending.popFirst()?.succeed(status)
+    /// The status of the oldest unanswered publish if its answer is in; nil if not yet.
+    func readyStatus() async throws(Failure) -> Int? {
+        guard let event = await connection.takeReady() else { return nil }
+        return try Self.status(of: event, waited: .zero)
+    }
+
+    func close() async {
+        await connection.close()
+    }
+
+    private static func status(of event: WireEvent, waited: Duration) throws(Failure) -> Int {
+        switch event {
+        case .response(let response): return response.status
+        case .timedOut: throw Failure(description: "no answer within \(waited)")
+        case .closed: throw Failure(description: "the connection closed")
+        case .malformed(let why): throw Failure(description: "a malformed answer (\(why))")
         }
     }
-
-    func channelInactive(context: ChannelHandlerContext) {
-        failAll(ChannelError.ioOnClosedChannel)
-        context.fireChannelInactive()
-    }
-
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        failAll(error)
-        context.close(promise: nil)
-    }
-
-    private func failAll(_ error: any Error) {
-        while let promise = pending.popFirst() { promise.fail(error) }
-    }
 }
-
-@available(*, unavailable)
-extension PublisherHandler: Sendable {}

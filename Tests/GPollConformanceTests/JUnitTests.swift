@@ -1,6 +1,7 @@
 import Foundation
 import GPollConformance
 import GPollSpec
+import GPollWire
 import JUnitXML
 import Testing
 

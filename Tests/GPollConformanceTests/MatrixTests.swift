@@ -3,6 +3,7 @@ import GPollConformance
 import GPollCore
 import GPollServer
 import GPollSpec
+import GPollWire
 import Testing
 
 /// The whole suite against the reference server at settings the Spec allows, the

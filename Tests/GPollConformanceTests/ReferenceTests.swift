@@ -3,6 +3,7 @@ import GPollConformance
 import GPollCore
 import GPollServer
 import GPollSpec
+import GPollWire
 import JUnitXML
 import Testing
 

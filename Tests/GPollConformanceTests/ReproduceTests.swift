@@ -1,6 +1,7 @@
 import Foundation
 @testable import GPollConformance
 import GPollSpec
+@testable import GPollWire
 import NIOCore
 import NIOPosix
 import Synchronization

@@ -1,6 +1,7 @@
 import Foundation
 import GPollConformance
 import GPollCore
+import GPollWire
 import Testing
 
 /// The probe before the cases: what it learns, and what it makes the runner skip.

@@ -1,6 +1,7 @@
 import Foundation
 import GPollConformance
 import GPollSpec
+import GPollWire
 import NIOCore
 
 /// Runs cases against a fake server and returns their results.

@@ -132,7 +132,7 @@ struct ServerTests {
         )
         try await server.start()
         let port = try #require(server.port)
-        var pending: [EventLoopFuture<TestResponse>] = []
+        var pending: [PendingResponse] = []
         var connections: [TestConnection] = []
         for _ in 0..<20 {
             let connection = try await TestConnection.connect(port: port)

@@ -1,16 +1,24 @@
 import Foundation
+import GPollWire
 import NIOCore
 import NIOHTTP1
 import NIOPosix
-import NIOSSL
+import Synchronization
 
-/// One complete HTTP response as the test client saw it.
+/// One complete HTTP response as the test client saw it, in NIO's types so that
+/// tests compare statuses and headers the way the server writes them.
 struct TestResponse: Sendable {
     var status: HTTPResponseStatus
     var headers: HTTPHeaders
     var body: [UInt8]
 
     var text: String { String(decoding: body, as: UTF8.self) }
+
+    init(_ response: WireResponse) {
+        status = HTTPResponseStatus(statusCode: response.status, reasonPhrase: response.reason)
+        headers = HTTPHeaders(response.headers)
+        body = response.body
+    }
 }
 
 struct TestClientError: Error, CustomStringConvertible {
@@ -19,68 +27,49 @@ struct TestClientError: Error, CustomStringConvertible {
     static let closed = TestClientError(description: "the connection closed before the response was complete")
 }
 
-/// A raw HTTP/1.1 test connection: any request target, raw bytes, pipelining,
-/// and aborting by FIN or by RST, which URLSession-style clients cannot do.
+/// A response still to come: a poll that waits, while the test does something else.
+struct PendingResponse: Sendable {
+    fileprivate let task: Task<TestResponse, any Error>
+
+    func get() async throws -> TestResponse { try await task.value }
+}
+
+/// The server tests' connection: GPollWire's raw HTTP/1.1 connection (any request
+/// target, raw bytes, pipelining, FIN or RST) with requests that return at once
+/// and responses awaited later, in request order.
 final class TestConnection: Sendable {
-    let channel: any Channel
-    private let collector: NIOLoopBound<ResponseCollector>
+    /// Plain connections share one client on NIO's singleton event loop group.
+    private static let plainClient = Result { try WireClient(group: MultiThreadedEventLoopGroup.singleton) }
 
-    private init(channel: any Channel, collector: NIOLoopBound<ResponseCollector>) {
-        self.channel = channel
-        self.collector = collector
+    let wire: WireConnection
+    /// The last write and the last read queued: each waits for the one before, so that
+    /// bytes go out and responses are handed out in the order the test asked.
+    private let queue = Mutex<(write: Task<Void, any Error>?, read: Task<Void, Never>?)>((nil, nil))
+
+    private init(wire: WireConnection) {
+        self.wire = wire
     }
 
-    static func connect(
-        port: Int,
-        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
-        tls: NIOSSLContext? = nil
-    ) async throws -> TestConnection {
-        let channel = try await ClientBootstrap(group: group)
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
-            .connectTimeout(.seconds(10))
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    let pipeline = channel.pipeline.syncOperations
-                    if let tls { try pipeline.addHandler(NIOSSLClientHandler(context: tls, serverHostname: "localhost")) }
-                    try pipeline.addHandler(HTTPRequestEncoder())
-                    try pipeline.addHandler(RawRequestGate())
-                    try pipeline.addHandler(ByteToMessageHandler(HTTPResponseDecoder(leftOverBytesStrategy: .dropBytes, informationalResponseStrategy: .forward)))
-                    try pipeline.addHandler(ResponseCollector())
-                }
-            }
-            .connect(host: "127.0.0.1", port: port)
-            .get()
-        let collector = try await channel.eventLoop.submit {
-            NIOLoopBound(try channel.pipeline.syncOperations.handler(type: ResponseCollector.self), eventLoop: channel.eventLoop)
-        }.get()
-        return TestConnection(channel: channel, collector: collector)
+    /// Connects to 127.0.0.1 (`localhost` with TLS, the name the test certificate is for).
+    static func connect(port: Int, tls: WireClient? = nil) async throws -> TestConnection {
+        let client = try tls ?? plainClient.get()
+        let endpoint = try Endpoint("\(tls == nil ? "http" : "https")://\(tls == nil ? "127.0.0.1" : "localhost"):\(port)/")
+        let wire = try await client.connect(to: endpoint, transcript: nil, connectTimeout: .seconds(10), interimResponses: true)
+        return TestConnection(wire: wire)
     }
 
-    /// Sends a request and returns the future response without waiting (for polls that wait).
+    /// Sends a request and returns the response to come without waiting for it (for polls that wait).
     func send(
         _ target: String,
         method: HTTPMethod = .GET,
         body: [UInt8]? = nil,
         headers: [(String, String)] = [],
         timeout: TimeAmount = .seconds(10)
-    ) -> EventLoopFuture<TestResponse> {
-        let promise = channel.eventLoop.makePromise(of: TestResponse.self)
-        let channel = self.channel
-        let collector = self.collector
-        channel.eventLoop.execute {
-            collector.value.expect(promise)
-            var head = HTTPRequestHead(version: .http1_1, method: method, uri: target)
-            head.headers.add(name: "Host", value: "127.0.0.1")
-            for (name, value) in headers { head.headers.add(name: name, value: value) }
-            if let body { head.headers.add(name: "Content-Length", value: String(body.count)) }
-            channel.write(HTTPClientRequestPart.head(head), promise: nil)
-            if let body, !body.isEmpty {
-                channel.write(HTTPClientRequestPart.body(.byteBuffer(ByteBuffer(bytes: body))), promise: nil)
-            }
-            channel.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)
-        }
-        Self.arm(promise, timeout: timeout)
-        return promise.futureResult
+    ) -> PendingResponse {
+        // A body, even an empty one, is announced; no body, no Content-Length.
+        let fields = headers + (body.map { [("Content-Length", String($0.count))] } ?? [])
+        let request = WireRequest(method: method.rawValue, target: target, headers: fields, body: body ?? [])
+        return enqueue(responses: 1, timeout: timeout) { try await $0.send(request) }[0]
     }
 
     func request(
@@ -93,121 +82,56 @@ final class TestConnection: Sendable {
         try await send(target, method: method, body: body, headers: headers, timeout: timeout).get()
     }
 
-    /// Writes raw bytes, bypassing the request encoder, and awaits `responses` responses.
-    func sendRaw(_ bytes: [UInt8], responses: Int = 1, timeout: TimeAmount = .seconds(10)) -> [EventLoopFuture<TestResponse>] {
-        let promises = (0..<responses).map { _ in self.channel.eventLoop.makePromise(of: TestResponse.self) }
-        let channel = self.channel
-        let collector = self.collector
-        channel.eventLoop.execute {
-            for promise in promises { collector.value.expect(promise) }
-            do {
-                // The response decoder only parses responses to requests it saw go out,
-                // so it is shown one stand-in head per expected response; the gate
-                // keeps those from the wire, and the raw bytes go out instead.
-                let gate = try channel.pipeline.syncOperations.handler(type: RawRequestGate.self)
-                gate.swallowing = true
-                for _ in promises {
-                    channel.write(HTTPClientRequestPart.head(HTTPRequestHead(version: .http1_1, method: .GET, uri: "/")), promise: nil)
-                    channel.write(HTTPClientRequestPart.end(nil), promise: nil)
-                }
-                gate.swallowing = false
-                let encoder = try channel.pipeline.syncOperations.context(handlerType: HTTPRequestEncoder.self)
-                encoder.writeAndFlush(NIOAny(ByteBuffer(bytes: bytes)), promise: nil)
-            } catch {
-                for promise in promises { promise.fail(error) }
-            }
-        }
-        for promise in promises { Self.arm(promise, timeout: timeout) }
-        return promises.map(\.futureResult)
+    /// Writes raw bytes and awaits `responses` responses (a 1xx counts as one).
+    func sendRaw(_ bytes: [UInt8], responses: Int = 1, timeout: TimeAmount = .seconds(10)) -> [PendingResponse] {
+        enqueue(responses: responses, timeout: timeout) { try await $0.sendRaw(bytes, responses: responses) }
     }
 
-    private static func arm(_ promise: EventLoopPromise<TestResponse>, timeout: TimeAmount) {
-        let timer = promise.futureResult.eventLoop.scheduleTask(in: timeout) { promise.fail(TestClientError.timedOut) }
-        promise.futureResult.whenComplete { _ in timer.cancel() }
+    private func enqueue(responses: Int, timeout: TimeAmount,
+                         _ write: @escaping @Sendable (WireConnection) async throws -> Void) -> [PendingResponse] {
+        let wire = self.wire
+        let wait = Duration.nanoseconds(timeout.nanoseconds)
+        return queue.withLock { queue in
+            let previousWrite = queue.write
+            let written = Task {
+                _ = await previousWrite?.result
+                try await write(wire)
+            }
+            queue.write = written
+            var previousRead = queue.read
+            var pending: [PendingResponse] = []
+            for _ in 0..<responses {
+                let before = previousRead
+                let read = Task { () throws -> TestResponse in
+                    await before?.value
+                    try await written.value
+                    switch await wire.nextQuietly(within: wait) {
+                    case .response(let response): return TestResponse(response)
+                    case .timedOut: throw TestClientError.timedOut
+                    case .closed: throw TestClientError.closed
+                    case .malformed(let why): throw TestClientError(description: "malformed response: \(why)")
+                    }
+                }
+                pending.append(PendingResponse(task: read))
+                previousRead = Task { _ = await read.result }
+            }
+            queue.read = previousRead
+            return pending
+        }
     }
 
     /// Closes with FIN.
     func close() async {
-        try? await channel.close()
+        await wire.close()
     }
 
-    /// Aborts with RST: SO_LINGER with a zero timeout makes close() reset the connection.
+    /// Aborts with RST.
     func reset() async {
-        if let provider = channel as? any SocketOptionProvider {
-            try? await provider.setSoLinger(linger(l_onoff: 1, l_linger: 0)).get()
-        }
-        try? await channel.close()
+        await wire.abortWithReset()
     }
 
-    /// Resolves when the server closed the connection (or after the timeout, with false).
+    /// Resolves when the connection closed (or after the timeout, with false).
     func waitForClose(timeout: TimeAmount = .seconds(5)) async -> Bool {
-        let promise = channel.eventLoop.makePromise(of: Bool.self)
-        let timer = channel.eventLoop.scheduleTask(in: timeout) { promise.succeed(false) }
-        channel.closeFuture.whenComplete { _ in timer.cancel(); promise.succeed(true) }
-        return (try? await promise.futureResult.get()) ?? false
-    }
-}
-
-/// Collects response parts into whole responses and hands them out in request order.
-final class ResponseCollector: ChannelInboundHandler, RemovableChannelHandler {
-    typealias InboundIn = HTTPClientResponsePart
-
-    private var waiting: [EventLoopPromise<TestResponse>] = []
-    private var head: HTTPResponseHead?
-    private var body: [UInt8] = []
-
-    func expect(_ promise: EventLoopPromise<TestResponse>) {
-        waiting.append(promise)
-    }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch unwrapInboundIn(data) {
-        case .head(let head) where head.status.code < 200 && head.status != .switchingProtocols:
-            // An interim response has no body and no end: hand it out as it is.
-            if !waiting.isEmpty { waiting.removeFirst().succeed(TestResponse(status: head.status, headers: head.headers, body: [])) }
-        case .head(let head):
-            self.head = head
-            body = []
-        case .body(let buffer):
-            body.append(contentsOf: buffer.readableBytesView)
-        case .end:
-            guard let head else { return }
-            self.head = nil
-            let response = TestResponse(status: head.status, headers: head.headers, body: body)
-            if !waiting.isEmpty { waiting.removeFirst().succeed(response) }
-        }
-    }
-
-    func channelInactive(context: ChannelHandlerContext) {
-        failAll(TestClientError.closed)
-        context.fireChannelInactive()
-    }
-
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        failAll(error)
-        context.close(promise: nil)
-    }
-
-    private func failAll(_ error: any Error) {
-        let pending = waiting
-        waiting = []
-        for promise in pending { promise.fail(error) }
-    }
-}
-
-/// Sits between the response decoder and the request encoder: while `swallowing`,
-/// request parts stop here (they only told the decoder to expect a response).
-final class RawRequestGate: ChannelOutboundHandler, RemovableChannelHandler {
-    typealias OutboundIn = HTTPClientRequestPart
-    typealias OutboundOut = HTTPClientRequestPart
-
-    var swallowing = false
-
-    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        if swallowing {
-            promise?.succeed(())
-        } else {
-            context.write(data, promise: promise)
-        }
+        await wire.waitForClose(within: .nanoseconds(timeout.nanoseconds))
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import GPollCore
 import GPollServer
+import GPollWire
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -13,7 +14,8 @@ struct TestServer: Sendable {
     let endpoints: [GPollEndpoint]
     let port: Int
     let adminPort: Int
-    let clientTLS: NIOSSLContext?
+    /// The client for `https` connections, trusting the test certificate; nil: plain HTTP.
+    let clientTLS: WireClient?
 
     var endpoint: GPollEndpoint { endpoints[0] }
 
@@ -61,13 +63,11 @@ func withServer<T>(
 ) async throws -> T {
     let made = try endpoints.map { try GPollEndpoint(path: $0.0, configuration: $0.1) }
     var tlsFiles: GPollServerConfiguration.TLSFiles?
-    var clientTLS: NIOSSLContext?
+    var clientTLS: WireClient?
     if tls {
         let files = try SelfSignedCertificate.make()
         tlsFiles = .init(certificateChainPath: files.certificate, privateKeyPath: files.key)
-        var configuration = TLSConfiguration.makeClientConfiguration()
-        configuration.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(files.certificate))
-        clientTLS = try NIOSSLContext(configuration: configuration)
+        clientTLS = try WireClient(tls: .init(caCertificatePath: files.certificate), group: MultiThreadedEventLoopGroup.singleton)
     }
     let server = try GPollServer(
         configuration: GPollServerConfiguration(

@@ -1,5 +1,6 @@
 import Foundation
 import GPollCore
+import GPollWire
 
 /// Spec section 18: acknowledged delivery (the `ack` extension). Every case works at
 /// any B (1 included) by handing each message to a poll that already waits, or

@@ -1,4 +1,5 @@
 import GPollCore
+import GPollWire
 
 /// Spec section 17: advertised settings. Skipped against a server whose handshake
 /// advertises nothing (a gpoll/1 server), which is allowed (AD-1 is a MAY).

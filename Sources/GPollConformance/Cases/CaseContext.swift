@@ -1,5 +1,6 @@
 import GPollCore
 import GPollSpec
+import GPollWire
 import Synchronization
 
 /// How a case ends early: a broken expectation or an inability to run.

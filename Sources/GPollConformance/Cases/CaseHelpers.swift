@@ -1,4 +1,5 @@
 import GPollCore
+import GPollWire
 import Synchronization
 
 /// Building blocks the cases share: the judgments Spec repeats (a handshake answer,

@@ -1,4 +1,5 @@
 import GPollCore
+import GPollWire
 
 /// Spec section 10: delivery guarantees.
 enum DeliveryCases {

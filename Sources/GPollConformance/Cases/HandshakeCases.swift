@@ -1,4 +1,5 @@
 import GPollCore
+import GPollWire
 
 /// Spec section 5: handshake.
 enum HandshakeCases {

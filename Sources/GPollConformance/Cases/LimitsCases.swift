@@ -1,4 +1,5 @@
 import GPollCore
+import GPollWire
 import Synchronization
 
 /// Spec section 14: resource limits.

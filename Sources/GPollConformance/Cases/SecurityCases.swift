@@ -1,4 +1,5 @@
 import GPollCore
+import GPollWire
 
 /// Spec section 15: security considerations.
 enum SecurityCases {

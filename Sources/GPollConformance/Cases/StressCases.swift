@@ -1,4 +1,5 @@
 import GPollCore
+import GPollWire
 import Synchronization
 
 /// Spec section 20: the stress tier, off unless asked for (`--stress`, need `stress`).

@@ -1,4 +1,5 @@
 import GPollCore
+import GPollWire
 
 /// Spec section 12: poll timeout; section 13: disconnects.
 enum TimeoutCases {

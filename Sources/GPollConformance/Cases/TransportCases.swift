@@ -1,4 +1,5 @@
 import GPollCore
+import GPollWire
 
 /// Spec section 3: transport and endpoint.
 enum TransportCases {

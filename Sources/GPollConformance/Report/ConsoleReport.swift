@@ -46,3 +46,4 @@ public enum ConsoleReport {
 
 import Foundation
 import GPollSpec
+import GPollWire

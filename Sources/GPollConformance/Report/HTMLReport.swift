@@ -1,5 +1,6 @@
 import Foundation
 import GPollSpec
+import GPollWire
 
 /// `--html FILE`: the run as one self-contained page (inline CSS, no script, no
 /// external resource, so it opens offline and from a CI artifact as is).

@@ -1,5 +1,6 @@
 import Foundation
 import GPollSpec
+import GPollWire
 
 /// `--reproduce DIR`: for each FAIL, WARN and FLAKY case, `DIR/<id with / as ->.sh`,
 /// a bash script that replays the case's wire exchange from its transcript and

@@ -1,5 +1,6 @@
 import Foundation
 import GPollSpec
+import GPollWire
 import JUnitXML
 
 /// The whole gpoll-conform run behind the command line: validate, check the target

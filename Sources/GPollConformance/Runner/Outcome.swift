@@ -1,4 +1,5 @@
 import GPollSpec
+import GPollWire
 
 /// How a case ended.
 public enum Outcome: String, Sendable, Codable, CaseIterable {

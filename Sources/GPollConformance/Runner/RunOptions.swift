@@ -1,5 +1,6 @@
 import Foundation
 import GPollSpec
+import GPollWire
 
 /// A command line that cannot be run; exit code 2.
 public struct UsageError: Error, CustomStringConvertible, Equatable {

@@ -1,5 +1,6 @@
 import Foundation
 import GPollSpec
+import GPollWire
 import Synchronization
 
 /// Runs selected cases as ``Schedule`` places them: cases that publish nothing

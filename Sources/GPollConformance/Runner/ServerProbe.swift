@@ -1,4 +1,5 @@
 import GPollCore
+import GPollWire
 
 /// What a server shows of itself before the cases run: the settings its handshake
 /// object advertises (Spec section 17) and whether its 404s carry `GPoll-Reason`.

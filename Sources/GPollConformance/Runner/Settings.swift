@@ -1,4 +1,5 @@
 import GPollSpec
+import GPollWire
 
 /// Everything a run knows about the server under test, from the command line.
 public struct Settings: Sendable {

@@ -10,9 +10,9 @@ public final class WireConnection: Sendable {
     public let label: String
     private let channel: any Channel
     private let collector: ResponseCollector
-    private let transcript: Transcript
+    private let transcript: Transcript?
 
-    init(channel: any Channel, collector: ResponseCollector, endpoint: Endpoint, transcript: Transcript, label: String) {
+    init(channel: any Channel, collector: ResponseCollector, endpoint: Endpoint, transcript: Transcript?, label: String) {
         self.channel = channel
         self.collector = collector
         self.endpoint = endpoint
@@ -22,27 +22,29 @@ public final class WireConnection: Sendable {
 
     /// Sends a request; the response is collected by ``next(within:)``.
     public func send(_ request: WireRequest) async throws {
-        transcript.request(request, connection: label, endpoint: endpoint)
-        try await write(bytes: request.serialized(host: endpoint.hostHeader), method: request.method)
+        transcript?.request(request, connection: label, endpoint: endpoint)
+        try await write(bytes: request.serialized(host: endpoint.hostHeader), method: request.method, responses: 1)
     }
 
     /// Sends bytes exactly as given (malformed requests). `expectsResponseTo` tells the
-    /// response decoder which method the server will answer, if it answers at all.
-    public func sendRaw(_ bytes: [UInt8], expectsResponseTo method: String = "GET") async throws {
-        transcript.raw(bytes, connection: label, endpoint: endpoint)
-        try await write(bytes: bytes, method: method)
+    /// response decoder which method the server will answer, if it answers at all;
+    /// `responses` how many requests the bytes hold (pipelined ones: several; a
+    /// request cut short: 0).
+    public func sendRaw(_ bytes: [UInt8], expectsResponseTo method: String = "GET", responses: Int = 1) async throws {
+        transcript?.raw(bytes, connection: label, endpoint: endpoint)
+        try await write(bytes: bytes, method: method, responses: responses)
     }
 
-    private func write(bytes: [UInt8], method: String) async throws {
+    private func write(bytes: [UInt8], method: String, responses: Int) async throws {
         // The decoder must see a request head to pair responses with requests (a HEAD
         // answer has no body); RawRequestWriter drops that head and sends our bytes.
         let head = HTTPRequestHead(version: .http1_1, method: HTTPMethod(rawValue: method), uri: "/")
         let buffer = channel.allocator.buffer(bytes: bytes)
-        channel.write(HTTPClientRequestPart.head(head), promise: nil)
+        for _ in 0..<max(0, responses) { channel.write(HTTPClientRequestPart.head(head), promise: nil) }
         do {
             try await channel.writeAndFlush(HTTPClientRequestPart.body(.byteBuffer(buffer))).get()
         } catch {
-            transcript.note("write failed: \(error)", connection: label)
+            transcript?.note("write failed: \(error)", connection: label)
             throw WireError("cannot send on \(label): \(error)")
         }
     }
@@ -52,7 +54,7 @@ public final class WireConnection: Sendable {
         let collector = self.collector
         let amount = TimeAmount.nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000 + Int64(timeout.components.attoseconds / 1_000_000_000))
         let event = (try? await channel.eventLoop.flatSubmit { collector.next(timeout: amount) }.get()) ?? .closed
-        transcript.event(event, connection: label)
+        transcript?.event(event, connection: label)
         return event
     }
 
@@ -66,7 +68,7 @@ public final class WireConnection: Sendable {
 
     /// The next response or close if one has already arrived, without waiting and
     /// without recording (the caller records what it takes).
-    func takeReady() async -> WireEvent? {
+    package func takeReady() async -> WireEvent? {
         let collector = self.collector
         do {
             return try await channel.eventLoop.submit { collector.takeReady() }.get()
@@ -77,13 +79,13 @@ public final class WireConnection: Sendable {
 
     /// Calls `signal` once a response or a close is there to be taken (at once if one
     /// already is), until ``unwatch(_:)``.
-    func watch(_ token: ObjectIdentifier, _ signal: @escaping @Sendable () -> Void) async {
+    package func watch(_ token: ObjectIdentifier, _ signal: @escaping @Sendable () -> Void) async {
         let collector = self.collector
         let readyNow = (try? await channel.eventLoop.submit { collector.watch(token, signal) }.get()) ?? true
         if readyNow { signal() }
     }
 
-    func unwatch(_ token: ObjectIdentifier) async {
+    package func unwatch(_ token: ObjectIdentifier) async {
         let collector = self.collector
         try? await channel.eventLoop.submit { collector.unwatch(token) }.get()
     }
@@ -102,15 +104,28 @@ public final class WireConnection: Sendable {
         }
     }
 
+    /// Whether the connection is closed (by either side) within `timeout`.
+    public func waitForClose(within timeout: Duration) async -> Bool {
+        let channel = self.channel
+        let amount = TimeAmount.nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000 + Int64(timeout.components.attoseconds / 1_000_000_000))
+        let promise = channel.eventLoop.makePromise(of: Bool.self)
+        let timer = channel.eventLoop.scheduleTask(in: amount) { promise.succeed(false) }
+        channel.closeFuture.whenComplete { _ in
+            timer.cancel()
+            promise.succeed(true)
+        }
+        return (try? await promise.futureResult.get()) ?? false
+    }
+
     /// An orderly close: the server sees FIN.
     public func close() async {
-        transcript.note("closing (FIN)", connection: label)
+        transcript?.note("closing (FIN)", connection: label)
         try? await channel.close()
     }
 
     /// An abortive close: SO_LINGER {1, 0} makes the kernel send RST instead of FIN.
     public func abortWithReset() async {
-        transcript.note("aborting (RST)", connection: label)
+        transcript?.note("aborting (RST)", connection: label)
         if let provider = channel as? any SocketOptionProvider {
             try? await provider.setSoLinger(linger(l_onoff: 1, l_linger: 0)).get()
         }
@@ -156,6 +171,11 @@ final class ResponseCollector: ChannelInboundHandler, @unchecked Sendable {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
+        case .head(let head) where head.status.code < 200 && head.status != .switchingProtocols:
+            // An interim response (only with `interimResponses`) has no body and no end.
+            let version = "HTTP/\(head.version.major).\(head.version.minor)"
+            deliver(.response(WireResponse(status: Int(head.status.code), reason: head.status.reasonPhrase, version: version,
+                                           headers: head.headers.map { ($0.name, $0.value) })))
         case .head(let head):
             self.head = head
             body = []

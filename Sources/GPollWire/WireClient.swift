@@ -39,7 +39,14 @@ public final class WireClient: Sendable {
     }
 
     /// Connects to the endpoint's host and port; TLS when the URL is https.
-    public func connect(to endpoint: Endpoint, transcript: Transcript, connectTimeout: TimeAmount = .seconds(5)) async throws -> WireConnection {
+    ///
+    /// - Parameters:
+    ///   - transcript: where the connection records what it sends and receives; nil
+    ///     records nothing (a load generator's thousands of publishes).
+    ///   - interimResponses: hand out 1xx responses (a `100 Continue`) as responses of
+    ///     their own; by default they are dropped and only the final response counts.
+    public func connect(to endpoint: Endpoint, transcript: Transcript?, connectTimeout: TimeAmount = .seconds(5),
+                        interimResponses: Bool = false) async throws -> WireConnection {
         let collector = ResponseCollector()
         let sslContext = endpoint.isTLS ? self.sslContext : nil
         let host = endpoint.host
@@ -56,16 +63,17 @@ public final class WireClient: Sendable {
                         try sync.addHandler(handler)
                     }
                     try sync.addHandler(RawRequestWriter())
-                    try sync.addHandler(ByteToMessageHandler(HTTPResponseDecoder(leftOverBytesStrategy: .dropBytes)))
+                    try sync.addHandler(ByteToMessageHandler(HTTPResponseDecoder(
+                        leftOverBytesStrategy: .dropBytes, informationalResponseStrategy: interimResponses ? .forward : .drop)))
                     try sync.addHandler(collector)
                 }
             }
-        let label = transcript.nextConnectionLabel()
+        let label = transcript?.nextConnectionLabel() ?? "c"
         do {
             let channel = try await bootstrap.connect(host: endpoint.host, port: endpoint.port).get()
             return WireConnection(channel: channel, collector: collector, endpoint: endpoint, transcript: transcript, label: label)
         } catch {
-            transcript.note("connect to \(endpoint.host):\(endpoint.port) failed: \(error)", connection: label)
+            transcript?.note("connect to \(endpoint.host):\(endpoint.port) failed: \(error)", connection: label)
             throw WireError("cannot connect to \(endpoint.host):\(endpoint.port): \(error)")
         }
     }
