@@ -1,13 +1,13 @@
 import Foundation
 
 /// A problem with the bench's settings, in words a command line can print.
-public struct BenchOptionsError: Error, Hashable, Sendable, CustomStringConvertible {
-    public var description: String
-    public init(_ description: String) { self.description = description }
+package struct BenchOptionsError: Error, Hashable, Sendable, CustomStringConvertible {
+    package var description: String
+    package init(_ description: String) { self.description = description }
 }
 
 /// How the HTTP driver publishes during the measurement phase.
-public enum PublishSchedule: Hashable, Sendable {
+package enum PublishSchedule: Hashable, Sendable {
     /// Lock-step: K messages back to back, then wait until every live client has
     /// all of them, then the next K. K = 1 measures broadcast latency.
     case burst(Int)
@@ -16,43 +16,43 @@ public enum PublishSchedule: Hashable, Sendable {
 }
 
 /// Every setting of an HTTP run, checked by ``validate()``.
-public struct HTTPBenchOptions: Sendable {
-    public var pollURL: String
-    public var publishURL: String
+package struct HTTPBenchOptions: Sendable {
+    package var pollURL: String
+    package var publishURL: String
     /// `Name: value` lines sent with every publish request (for example authorisation).
-    public var publishHeaders: [String] = []
-    public var clients: Int = 100
-    public var messages: Int = 100
-    public var size: Int = 64
+    package var publishHeaders: [String] = []
+    package var clients: Int = 100
+    package var messages: Int = 100
+    package var size: Int = 64
     /// Exactly one of burst and rate; neither means burst 1.
-    public var burst: Int?
-    public var rate: Double?
+    package var burst: Int?
+    package var rate: Double?
     /// Stops the measurement phase after this long even if messages remain.
-    public var duration: Double?
+    package var duration: Double?
     /// The server's B; decides whether a 404 can be an eviction.
-    public var clientBuffer: Int = 100
+    package var clientBuffer: Int = 100
     /// How many connections (connect plus handshake) are under way at once.
-    public var connectConcurrency: Int = 256
+    package var connectConcurrency: Int = 256
     /// How long one wait may take: a handshake, a burst's full delivery, the final drain.
-    public var timeout: Double = 10
+    package var timeout: Double = 10
     /// Event loop threads of the bench.
-    public var threads: Int = 2
+    package var threads: Int = 2
     /// Seconds to wait with every poll waiting between the handshake and the
     /// measurement phase (to read the server's memory from outside, for example).
-    public var hold: Double = 0
-    public var caCertificatePath: String?
-    public var insecure: Bool = false
+    package var hold: Double = 0
+    package var caCertificatePath: String?
+    package var insecure: Bool = false
 
-    public init(pollURL: String, publishURL: String) {
+    package init(pollURL: String, publishURL: String) {
         self.pollURL = pollURL
         self.publishURL = publishURL
     }
 
     /// The largest message the bench sends: the reference server's default publish limit.
-    public static let maximumSize = 1 << 20
+    static let maximumSize = 1 << 20
 
     /// The settings in the form the driver runs on, or every problem found.
-    public func validate() -> Result<HTTPBenchConfiguration, BenchOptionsErrors> {
+    package func validate() -> Result<HTTPBenchConfiguration, BenchOptionsErrors> {
         var problems: [String] = []
         var poll: BenchURL?
         var publish: BenchURL?
@@ -148,40 +148,40 @@ public struct HTTPBenchOptions: Sendable {
 }
 
 /// All the problems of one set of options.
-public struct BenchOptionsErrors: Error, Sendable, CustomStringConvertible {
-    public var problems: [String]
-    public var description: String { problems.joined(separator: "\n") }
+package struct BenchOptionsErrors: Error, Sendable, CustomStringConvertible {
+    var problems: [String]
+    package var description: String { problems.joined(separator: "\n") }
 }
 
 /// Checked settings of an HTTP run.
-public struct HTTPBenchConfiguration: Sendable {
-    public var pollURL: BenchURL
-    public var publishURL: BenchURL
-    public var publishHeaders: [(String, String)]
-    public var clients: Int
-    public var messages: Int
-    public var size: Int
-    public var schedule: PublishSchedule
-    public var duration: Double?
-    public var clientBuffer: Int
-    public var connectConcurrency: Int
-    public var timeout: Double
-    public var threads: Int
-    public var hold: Double
-    public var caCertificatePath: String?
-    public var insecure: Bool
+package struct HTTPBenchConfiguration: Sendable {
+    var pollURL: BenchURL
+    var publishURL: BenchURL
+    var publishHeaders: [(String, String)]
+    var clients: Int
+    var messages: Int
+    var size: Int
+    var schedule: PublishSchedule
+    var duration: Double?
+    var clientBuffer: Int
+    var connectConcurrency: Int
+    var timeout: Double
+    var threads: Int
+    var hold: Double
+    var caCertificatePath: String?
+    var insecure: Bool
 }
 
 /// Settings of the in-process benchmark.
-public struct InProcessOptions: Sendable {
-    public var clients: Int = 10_000
-    public var messages: Int = 100
-    public var size: Int = 64
-    public var clientBuffer: Int = 100
+package struct InProcessOptions: Sendable {
+    package var clients: Int = 10_000
+    package var messages: Int = 100
+    package var size: Int = 64
+    package var clientBuffer: Int = 100
 
-    public init() {}
+    package init() {}
 
-    public func validate() -> Result<InProcessOptions, BenchOptionsErrors> {
+    package func validate() -> Result<InProcessOptions, BenchOptionsErrors> {
         var problems: [String] = []
         if clients < 1 { problems.append("--clients must be at least 1 (got \(clients))") }
         if messages < 1 { problems.append("--messages must be at least 1 (got \(messages))") }

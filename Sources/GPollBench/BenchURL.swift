@@ -2,20 +2,20 @@ import Foundation
 
 /// An `http://` or `https://` URL taken apart the way the load driver needs it:
 /// where to connect, and the request target to send.
-public struct BenchURL: Hashable, Sendable, CustomStringConvertible {
-    public var tls: Bool
-    public var host: String
-    public var port: Int
+struct BenchURL: Hashable, Sendable, CustomStringConvertible {
+    var tls: Bool
+    var host: String
+    var port: Int
     /// The path, at least `/`.
-    public var path: String
+    var path: String
     /// The query without its `?`, or nil if there is none.
-    public var query: String?
+    var query: String?
 
     /// The text this URL was parsed from.
-    public let description: String
+    let description: String
 
     /// Parses `text`; the error says in words what is wrong with it.
-    public static func parse(_ text: String, role: String) -> Result<BenchURL, BenchOptionsError> {
+    static func parse(_ text: String, role: String) -> Result<BenchURL, BenchOptionsError> {
         func fail(_ why: String) -> Result<BenchURL, BenchOptionsError> {
             .failure(BenchOptionsError("\(role) '\(text)' \(why)"))
         }
@@ -47,19 +47,19 @@ public struct BenchURL: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// The request target with `client-id=value` added to the query.
-    public func target(clientID value: String) -> String {
+    func target(clientID value: String) -> String {
         if let query, !query.isEmpty { return "\(path)?\(query)&client-id=\(value)" }
         return "\(path)?client-id=\(value)"
     }
 
     /// The request target as given (path and query).
-    public var target: String {
+    var target: String {
         if let query { return "\(path)?\(query)" }
         return path
     }
 
     /// The value of the `Host` header.
-    public var hostHeader: String {
+    var hostHeader: String {
         let defaultPort = tls ? 443 : 80
         let name = host.contains(":") ? "[\(host)]" : host
         return port == defaultPort ? name : "\(name):\(port)"

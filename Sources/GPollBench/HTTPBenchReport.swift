@@ -1,66 +1,66 @@
 import Foundation
 
 /// Everything one HTTP run measured; `--json` prints it as one object.
-public struct HTTPBenchReport: Codable, Sendable {
+package struct HTTPBenchReport: Codable, Sendable {
     // Settings.
-    public var pollURL: String
-    public var publishURL: String
-    public var clients: Int
-    public var messages: Int
-    public var size: Int
-    public var burst: Int?
-    public var rate: Double?
-    public var duration: Double?
-    public var clientBuffer: Int
-    public var threads: Int
+    var pollURL: String
+    var publishURL: String
+    var clients: Int
+    var messages: Int
+    var size: Int
+    var burst: Int?
+    var rate: Double?
+    var duration: Double?
+    var clientBuffer: Int
+    var threads: Int
 
     // Handshake phase.
-    public var handshakes: Int
-    public var handshakeFailures: Int
-    public var handshakeSeconds: Double
-    public var handshakesPerSecond: Double
+    var handshakes: Int
+    var handshakeFailures: Int
+    var handshakeSeconds: Double
+    var handshakesPerSecond: Double
 
     // Measurement phase.
     /// Messages published (and acknowledged 2xx).
-    public var published: Int
-    public var measurementSeconds: Double
+    var published: Int
+    var measurementSeconds: Double
     /// Unique deliveries during the measurement phase.
-    public var deliveries: UInt64
-    public var deliveriesPerSecond: Double
-    public var latencyMs: LatencySummary
+    var deliveries: UInt64
+    var deliveriesPerSecond: Double
+    var latencyMs: LatencySummary
 
     // Anomalies.
     /// Polls answered 204 (poll timeout, newest poll wins).
-    public var timeouts: Int
-    public var errors: Int
-    public var errorsByKind: [String: Int]
+    var timeouts: Int
+    var errors: Int
+    var errorsByKind: [String: Int]
     /// Clients answered 404 although no more than B messages could be waiting for them.
-    public var clientsLost: Int
+    var clientsLost: Int
     /// Clients answered 404 that were far enough behind to have been evicted by the buffer rule.
-    public var clientsEvicted: Int
+    var clientsEvicted: Int
     /// Clients that were still polling when the bench stopped.
-    public var clientsAtEnd: Int
+    var clientsAtEnd: Int
     /// Messages the clients still polling at the end never received.
-    public var missingDeliveries: UInt64
-    public var duplicates: Int
-    public var outOfOrder: Int
+    var missingDeliveries: UInt64
+    var duplicates: Int
+    var outOfOrder: Int
     /// 200 answers whose body was not a bench message.
-    public var foreignMessages: Int
+    var foreignMessages: Int
     /// Waits for full delivery that hit --timeout, and the live clients still short then (summed).
-    public var burstsTimedOut: Int
-    public var stragglers: Int
+    var burstsTimedOut: Int
+    var stragglers: Int
     /// "messages" or "duration".
-    public var stoppedBy: String
+    var stoppedBy: String
     /// Why the run could not finish normally, if it could not.
-    public var failure: String?
+    var failure: String?
 
     /// Every client got every message exactly once, in order, and nothing failed.
-    public var passed: Bool {
+    package var passed: Bool {
         failure == nil && errors == 0 && handshakeFailures == 0 && clientsLost == 0 && clientsEvicted == 0
             && missingDeliveries == 0 && duplicates == 0 && outOfOrder == 0 && foreignMessages == 0 && burstsTimedOut == 0
     }
 
-    public func json() -> String {
+    package func json() -> String {
         struct Wrapper: Encodable {
             let report: HTTPBenchReport
             func encode(to encoder: any Encoder) throws {
@@ -75,7 +75,7 @@ public struct HTTPBenchReport: Codable, Sendable {
         return String(decoding: data, as: UTF8.self)
     }
 
-    public func text() -> String {
+    package func text() -> String {
         var lines: [String] = []
         let schedule = burst.map { "lock-step, burst \($0)" } ?? rate.map { "open loop, \(fmt($0)) messages/s" } ?? "?"
         lines.append("gpoll-bench http: \(clients) clients, \(messages) messages of \(size) bytes, \(schedule)")

@@ -10,12 +10,12 @@ import Synchronization
 /// and registers, with bounded concurrency), then a measurement phase (publish
 /// in lock-step bursts or at a fixed rate while every client keeps one poll in
 /// flight), then it closes every connection and reports.
-public final class HTTPLoadDriver: Sendable {
-    public let configuration: HTTPBenchConfiguration
+package final class HTTPLoadDriver: Sendable {
+    let configuration: HTTPBenchConfiguration
     /// Where a progress line goes about once a second; nil for none.
     private let progress: (@Sendable (String) -> Void)?
 
-    public init(configuration: HTTPBenchConfiguration, progress: (@Sendable (String) -> Void)? = nil) {
+    package init(configuration: HTTPBenchConfiguration, progress: (@Sendable (String) -> Void)? = nil) {
         self.configuration = configuration
         self.progress = progress
     }
@@ -23,7 +23,7 @@ public final class HTTPLoadDriver: Sendable {
     /// The phase the progress line shows.
     private enum Phase: Int { case handshaking = 0, measuring = 1, draining = 2, closing = 3 }
 
-    public func run() async throws -> HTTPBenchReport {
+    package func run() async throws -> HTTPBenchReport {
         let config = configuration
         let group = MultiThreadedEventLoopGroup(numberOfThreads: config.threads)
         do {

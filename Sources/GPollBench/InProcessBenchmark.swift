@@ -11,12 +11,12 @@ import NIOPosix
 ///
 /// Nobody drains the queues, so M may not exceed B (``InProcessOptions/validate()``
 /// refuses it, as the original does): message B+1 would evict every client.
-public struct InProcessBenchmark: Sendable {
-    public let options: InProcessOptions
+package struct InProcessBenchmark: Sendable {
+    let options: InProcessOptions
 
-    public init(options: InProcessOptions) { self.options = options }
+    package init(options: InProcessOptions) { self.options = options }
 
-    public func run() throws -> InProcessReport {
+    package func run() throws -> InProcessReport {
         let configuration = BroadcasterConfiguration(
             clientBufferCapacity: options.clientBuffer,
             routineMaxClients: 1000,
@@ -72,31 +72,31 @@ public struct InProcessBenchmark: Sendable {
 }
 
 /// What the in-process benchmark measured.
-public struct InProcessReport: Codable, Sendable {
-    public var clients: Int
-    public var messages: Int
-    public var size: Int
-    public var clientBuffer: Int
-    public var registerSeconds: Double
-    public var registrationsPerSecond: Double
+package struct InProcessReport: Codable, Sendable {
+    var clients: Int
+    var messages: Int
+    var size: Int
+    var clientBuffer: Int
+    var registerSeconds: Double
+    var registrationsPerSecond: Double
     /// Time per broadcast in milliseconds.
-    public var broadcastMs: TimingSummary.Milliseconds
+    var broadcastMs: TimingSummary.Milliseconds
     /// Sum of the broadcast times in seconds.
-    public var totalSeconds: Double
+    var totalSeconds: Double
     /// Client enqueues: one per client per broadcast.
-    public var enqueues: Int
-    public var evictions: Int
-    public var enqueuesPerSecond: Double
+    var enqueues: Int
+    var evictions: Int
+    var enqueuesPerSecond: Double
 
-    public var passed: Bool { evictions == 0 && enqueues == clients * messages }
+    package var passed: Bool { evictions == 0 && enqueues == clients * messages }
 
-    public func json() -> String {
+    package func json() -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
         return String(decoding: (try? encoder.encode(self)) ?? Data("{}".utf8), as: UTF8.self)
     }
 
-    public func text() -> String {
+    package func text() -> String {
         [
             "gpoll-bench in-process: \(clients) clients, \(messages) broadcasts of \(size) bytes, client buffer \(clientBuffer)",
             "registration   \(fmt(registrationsPerSecond)) clients/s (\(String(format: "%.3f", registerSeconds)) s)",
@@ -109,13 +109,13 @@ public struct InProcessReport: Codable, Sendable {
 
 extension TimingSummary {
     /// A summary of seconds, shown in milliseconds.
-    public struct Milliseconds: Codable, Hashable, Sendable {
-        public var min: Double
-        public var median: Double
-        public var p99: Double
-        public var max: Double
+    struct Milliseconds: Codable, Hashable, Sendable {
+        var min: Double
+        var median: Double
+        var p99: Double
+        var max: Double
 
-        public init(_ seconds: TimingSummary) {
+        init(_ seconds: TimingSummary) {
             min = seconds.min * 1e3
             median = seconds.median * 1e3
             p99 = seconds.p99 * 1e3

@@ -2,32 +2,32 @@ import Histogram
 
 /// Publish-to-delivery latencies, recorded in nanoseconds in an HdrHistogram
 /// (3 significant digits, 1 µs to 1 hour; larger values are clamped to the top).
-public struct LatencyRecorder: Sendable {
-    public private(set) var histogram: Histogram<UInt64>
+struct LatencyRecorder: Sendable {
+    private(set) var histogram: Histogram<UInt64>
     /// Values above the trackable range, clamped.
-    public private(set) var clamped: UInt64 = 0
+    private(set) var clamped: UInt64 = 0
 
-    public static let highestTrackable: UInt64 = 3_600_000_000_000
+    static let highestTrackable: UInt64 = 3_600_000_000_000
 
-    public init() {
+    init() {
         histogram = Histogram(lowestDiscernibleValue: 1_000, highestTrackableValue: Self.highestTrackable, numberOfSignificantValueDigits: .three)
     }
 
-    public mutating func record(nanoseconds: UInt64) {
+    mutating func record(nanoseconds: UInt64) {
         var value = Swift.max(nanoseconds, 1_000)
         if value > Self.highestTrackable { value = Self.highestTrackable; clamped += 1 }
         _ = histogram.record(value)
     }
 
-    public mutating func add(_ other: LatencyRecorder) {
+    mutating func add(_ other: LatencyRecorder) {
         histogram.add(other.histogram)
         clamped += other.clamped
     }
 
-    public var count: UInt64 { histogram.totalCount }
+    var count: UInt64 { histogram.totalCount }
 
     /// p50/p90/p99/p99.9/max in milliseconds; all zero if nothing was recorded.
-    public var summary: LatencySummary {
+    var summary: LatencySummary {
         guard histogram.totalCount > 0 else { return LatencySummary(count: 0, p50: 0, p90: 0, p99: 0, p999: 0, max: 0, mean: 0) }
         func ms(_ ns: UInt64) -> Double { Double(ns) / 1e6 }
         return LatencySummary(
@@ -43,27 +43,27 @@ public struct LatencyRecorder: Sendable {
 }
 
 /// Latency percentiles in milliseconds.
-public struct LatencySummary: Codable, Hashable, Sendable {
-    public var count: UInt64
-    public var p50: Double
-    public var p90: Double
-    public var p99: Double
-    public var p999: Double
-    public var max: Double
-    public var mean: Double
+struct LatencySummary: Codable, Hashable, Sendable {
+    var count: UInt64
+    var p50: Double
+    var p90: Double
+    var p99: Double
+    var p999: Double
+    var max: Double
+    var mean: Double
 }
 
 /// Min, median, p99 and max of a list of durations (nearest-rank percentiles, exact).
-public struct TimingSummary: Codable, Hashable, Sendable {
-    public var count: Int
-    public var min: Double
-    public var median: Double
-    public var p99: Double
-    public var max: Double
-    public var total: Double
+struct TimingSummary: Codable, Hashable, Sendable {
+    var count: Int
+    var min: Double
+    var median: Double
+    var p99: Double
+    var max: Double
+    var total: Double
 
     /// `values` in any unit; the summary is in the same unit. Empty input gives zeros.
-    public init(_ values: [Double]) {
+    init(_ values: [Double]) {
         let sorted = values.sorted()
         count = sorted.count
         total = sorted.reduce(0, +)
@@ -79,7 +79,7 @@ public struct TimingSummary: Codable, Hashable, Sendable {
 
     /// The nearest-rank percentile of sorted, non-empty values: the smallest value
     /// with at least `percentile`% of the values at or below it.
-    public static func nearestRank(_ sorted: [Double], percentile: Double) -> Double {
+    static func nearestRank(_ sorted: [Double], percentile: Double) -> Double {
         precondition(!sorted.isEmpty)
         let rank = Int((percentile / 100 * Double(sorted.count)).rounded(.up))
         return sorted[Swift.min(Swift.max(rank, 1), sorted.count) - 1]
@@ -87,6 +87,6 @@ public struct TimingSummary: Codable, Hashable, Sendable {
 }
 
 /// Events per second; 0 when no time passed.
-public func ratePerSecond(_ count: some BinaryInteger, seconds: Double) -> Double {
+func ratePerSecond(_ count: some BinaryInteger, seconds: Double) -> Double {
     seconds > 0 ? Double(count) / seconds : 0
 }

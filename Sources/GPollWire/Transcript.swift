@@ -61,7 +61,7 @@ public final class Transcript: Sendable {
     public var entries: [Entry] { state.withLock { $0.entries } }
 
     /// A fresh label for a new connection.
-    public func nextConnectionLabel() -> String {
+    func nextConnectionLabel() -> String {
         state.withLock { value in
             value.connections += 1
             return "c\(value.connections)"
@@ -72,7 +72,7 @@ public final class Transcript: Sendable {
         append(connection: connection, direction: "*", text: text)
     }
 
-    public func request(_ request: WireRequest, connection: String, endpoint: Endpoint? = nil) {
+    func request(_ request: WireRequest, connection: String, endpoint: Endpoint? = nil) {
         let target = Self.escape(request.target, limit: 200)
         var text = "\(request.method) \(target)"
         if !request.body.isEmpty { text += "\n" + Self.bodyText(request.body) }
@@ -84,14 +84,14 @@ public final class Transcript: Sendable {
         append(connection: connection, direction: ">", text: text, sent: sent)
     }
 
-    public func raw(_ bytes: [UInt8], connection: String, endpoint: Endpoint? = nil) {
+    func raw(_ bytes: [UInt8], connection: String, endpoint: Endpoint? = nil) {
         let sent = endpoint.map {
             Sent(endpoint: $0.url, hostHeader: $0.hostHeader, method: nil, target: [], headers: [], body: [], bytes: bytes)
         }
         append(connection: connection, direction: ">", text: "raw bytes: " + Self.escape(bytes, limit: Self.bodyPreviewLimit), sent: sent)
     }
 
-    public func event(_ event: WireEvent, connection: String) {
+    package func event(_ event: WireEvent, connection: String) {
         switch event {
         case .response(let response):
             var text = "\(response.version) \(response.status) \(response.reason)"
@@ -123,7 +123,7 @@ public final class Transcript: Sendable {
         }.joined(separator: "\n")
     }
 
-    public static func bodyText(_ body: [UInt8]) -> String {
+    package static func bodyText(_ body: [UInt8]) -> String {
         if body.isEmpty { return "(empty body)" }
         let shown = escape(body, limit: bodyPreviewLimit)
         return body.count > bodyPreviewLimit ? "body: \(shown)... (\(body.count) bytes in all)" : "body: \(shown)"
@@ -131,7 +131,7 @@ public final class Transcript: Sendable {
 
     /// Printable ASCII as is; everything else as `\xHH`, so transcripts stay one
     /// readable line per item and safe for terminals and XML alike.
-    public static func escape(_ bytes: some Collection<UInt8>, limit: Int) -> String {
+    package static func escape(_ bytes: some Collection<UInt8>, limit: Int) -> String {
         var out = ""
         for byte in bytes.prefix(limit) {
             if byte >= 0x20 && byte < 0x7F && byte != UInt8(ascii: "\\") {

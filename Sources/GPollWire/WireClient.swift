@@ -14,7 +14,7 @@ public final class WireClient: Sendable {
         }
     }
 
-    public let group: any EventLoopGroup
+    let group: any EventLoopGroup
     private let ownsGroup: Bool
     private let sslContext: NIOSSLContext?
 

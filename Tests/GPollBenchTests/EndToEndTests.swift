@@ -1,4 +1,4 @@
-import GPollBench
+@testable import GPollBench
 import GPollCore
 import GPollServer
 import Testing

@@ -1,4 +1,4 @@
-import GPollBench
+@testable import GPollBench
 import Testing
 
 @Suite("Argument validation")

@@ -1,5 +1,5 @@
 import Foundation
-import GPollConformance
+@testable import GPollConformance
 import GPollSpec
 import GPollWire
 import JUnitXML

@@ -1,4 +1,4 @@
-import GPollConformance
+@testable import GPollConformance
 import GPollSpec
 import Testing
 

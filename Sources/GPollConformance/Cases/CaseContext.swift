@@ -4,7 +4,7 @@ import GPollWire
 import Synchronization
 
 /// How a case ends early: a broken expectation or an inability to run.
-public enum CaseStop: Error, Sendable {
+enum CaseStop: Error, Sendable {
     case broken(Finding)
     case couldNotRun(String)
     /// What the case saw is legal at these settings but proves nothing either way
@@ -13,21 +13,21 @@ public enum CaseStop: Error, Sendable {
 }
 
 /// Which endpoint a helper talks to.
-public enum EndpointChoice: Sendable {
+enum EndpointChoice: Sendable {
     case primary
     case second
 }
 
 /// What a running case is given: connections, the harness helpers and the checks.
 /// Every helper records into the case's transcript.
-public final class CaseContext: Sendable {
-    public let settings: Settings
-    public let transcript: Transcript
-    public let caseID: String
+final class CaseContext: Sendable {
+    let settings: Settings
+    let transcript: Transcript
+    let caseID: String
     /// Unique to this case and run, so a case recognises its own messages.
-    public let prefix: String
+    let prefix: String
     /// The broadcast domain the case runs in; `settings` already points at it.
-    public let lane: Lane
+    let lane: Lane
     private let client: WireClient
     private let catalog: Catalog
     private let caseLevel: Catalog.Level
@@ -58,17 +58,17 @@ public final class CaseContext: Sendable {
     }
 
     /// How long to wait for an answer the server owes at once (handshake, 404, publish).
-    public var prompt: Duration { min(.seconds(5), settings.caseTimeout / 2) }
+    var prompt: Duration { min(.seconds(5), settings.caseTimeout / 2) }
     /// How long to wait for something the server owes eventually (a message after a publish).
-    public var patience: Duration { min(.seconds(5), settings.caseTimeout / 2) }
+    var patience: Duration { min(.seconds(5), settings.caseTimeout / 2) }
     /// How long to watch for something that must not happen.
-    public var settle: Duration { settings.settle }
+    var settle: Duration { settings.settle }
     /// "At once" (Spec §2): one second plus the round trip, for which the settle
     /// time stands in.
-    public var atOnce: Duration { .seconds(1) + settle }
-    public var clientBuffer: Int { settings.clientBuffer }
+    var atOnce: Duration { .seconds(1) + settle }
+    var clientBuffer: Int { settings.clientBuffer }
 
-    public func endpoint(_ which: EndpointChoice) -> Endpoint {
+    func endpoint(_ which: EndpointChoice) -> Endpoint {
         switch which {
         case .primary: return settings.pollURL
         case .second: return settings.secondEndpoint ?? settings.pollURL
@@ -77,18 +77,18 @@ public final class CaseContext: Sendable {
 
     // MARK: Connections
 
-    public func connect(_ which: EndpointChoice = .primary) async throws -> WireConnection {
+    func connect(_ which: EndpointChoice = .primary) async throws -> WireConnection {
         try await open(endpoint(which))
     }
 
     /// A connection whose traffic is not recorded in the case's transcript: for the
     /// stress tier's thousands of connections, whose case notes what they showed.
-    public func connectUnrecorded(_ which: EndpointChoice = .primary) async throws -> WireConnection {
+    func connectUnrecorded(_ which: EndpointChoice = .primary) async throws -> WireConnection {
         try await open(endpoint(which), recordingInto: Transcript())
     }
 
     /// A connection to any URL (a publish URL without credentials, for instance).
-    public func client_connect(_ endpoint: Endpoint) async throws -> WireConnection { try await open(endpoint) }
+    func client_connect(_ endpoint: Endpoint) async throws -> WireConnection { try await open(endpoint) }
 
     private func open(_ endpoint: Endpoint, recordingInto record: Transcript? = nil) async throws -> WireConnection {
         let connection: WireConnection
@@ -124,17 +124,17 @@ public final class CaseContext: Sendable {
     // MARK: Requests
 
     /// The request target for a raw `client-id` text (already percent-encoded).
-    public func target(clientID: String?, on which: EndpointChoice = .primary) -> [UInt8] {
+    func target(clientID: String?, on which: EndpointChoice = .primary) -> [UInt8] {
         endpoint(which).target(clientID: clientID.map { Array($0.utf8) })
     }
 
     /// Sends a GET with the given raw `client-id` text and awaits the answer within `prompt`.
-    public func get(clientID: String?, on connection: WireConnection, within: Duration? = nil) async throws -> WireEvent {
+    func get(clientID: String?, on connection: WireConnection, within: Duration? = nil) async throws -> WireEvent {
         let target = connection.endpoint.target(clientID: clientID.map { Array($0.utf8) })
         return try await send(WireRequest(target: target), on: connection, within: within ?? prompt)
     }
 
-    public func send(_ request: WireRequest, on connection: WireConnection, within: Duration) async throws -> WireEvent {
+    func send(_ request: WireRequest, on connection: WireConnection, within: Duration) async throws -> WireEvent {
         do {
             try await connection.send(request)
         } catch {
@@ -145,7 +145,7 @@ public final class CaseContext: Sendable {
 
     /// Registers a client the canonical way (`client-id=0`) and returns its id, judging
     /// the answer only as far as every later step depends on it.
-    public func handshake(_ which: EndpointChoice = .primary, on connection: WireConnection? = nil,
+    func handshake(_ which: EndpointChoice = .primary, on connection: WireConnection? = nil,
                           requirement: String? = nil) async throws -> ClientID {
         let connection = try await { if let connection { return connection }; return try await connect(which) }()
         let sent = ContinuousClock.now
@@ -164,7 +164,7 @@ public final class CaseContext: Sendable {
     /// Sends a poll for `id` (as `R$U`, or as the given raw text) without waiting for
     /// its answer. A 404 to it, after the client was idle for about E, ends the case
     /// as inconclusive: see ``judgeNotFound(_:id:sentAt:)``.
-    public func startPoll(_ id: ClientID, on connection: WireConnection, text: String? = nil) async throws {
+    func startPoll(_ id: ClientID, on connection: WireConnection, text: String? = nil) async throws {
         let target = connection.endpoint.target(clientID: Array((text ?? id.description).utf8))
         let idle = idleSince.withLock { $0[id.description].map { ContinuousClock.now - $0 } }
         do { try await connection.send(WireRequest(target: target)) } catch { throw CaseStop.couldNotRun("\(error)") }
@@ -189,7 +189,7 @@ public final class CaseContext: Sendable {
     /// The answer to the poll outstanding on `connection`, within `within`. Keeps the
     /// client's idle clock, and turns a 404 that idle expiry explains into
     /// ``CaseStop/inconclusive(_:)``.
-    public func answer(on connection: WireConnection, within: Duration) async throws -> WireEvent {
+    func answer(on connection: WireConnection, within: Duration) async throws -> WireEvent {
         let event = await connection.next(within: within)
         guard case .response = event,
               let poll = outstanding.withLock({ $0.removeValue(forKey: ObjectIdentifier(connection)) }) else { return event }
@@ -219,7 +219,7 @@ public final class CaseContext: Sendable {
     }
 
     /// `$` sent as `%24`, as a careful client does; a server must decode it.
-    public func percentEncodedID(_ id: ClientID) -> [UInt8] {
+    func percentEncodedID(_ id: ClientID) -> [UInt8] {
         Array(id.description.replacingOccurrences(of: "$", with: "%24").utf8)
     }
 
@@ -227,7 +227,7 @@ public final class CaseContext: Sendable {
     /// time, whatever it is (timing cases). Without: the poll is owed a message, so a
     /// 204 that the poll timeout explains is followed by another poll, as a client
     /// would, until `patience` has passed (``awaitMessage(_:on:text:within:)``).
-    public func poll(_ id: ClientID, on connection: WireConnection, text: String? = nil, within: Duration? = nil) async throws -> WireEvent {
+    func poll(_ id: ClientID, on connection: WireConnection, text: String? = nil, within: Duration? = nil) async throws -> WireEvent {
         try await startPoll(id, on: connection, text: text)
         if let within { return try await answer(on: connection, within: within) }
         return try await awaitMessage(id, on: connection, text: text)
@@ -238,7 +238,7 @@ public final class CaseContext: Sendable {
     /// 0, and the poll was at least T - 0.1 s old, or T unknown and at least 0.9 s):
     /// the case polls again, as a client would, within `within` (default `patience`).
     /// Any other answer, or a 204 no timeout explains, is returned to be judged.
-    public func awaitMessage(_ id: ClientID, on connection: WireConnection, text: String? = nil,
+    func awaitMessage(_ id: ClientID, on connection: WireConnection, text: String? = nil,
                              within: Duration? = nil) async throws -> WireEvent {
         let deadline = ContinuousClock.now + (within ?? patience)
         while true {
@@ -264,7 +264,7 @@ public final class CaseContext: Sendable {
 
     /// Whether a 204 that ended a lone poll after `waited` is the poll timeout's (TO-1),
     /// with the Spec's tolerance: not before T - 0.1 s; T unknown counts as at least 1 s.
-    public func timeoutExplains204(after waited: Duration) -> Bool {
+    func timeoutExplains204(after waited: Duration) -> Bool {
         switch settings.pollTimeout {
         case .some(.zero): return false
         case .some(let t): return waited >= t - .milliseconds(100)
@@ -275,7 +275,7 @@ public final class CaseContext: Sendable {
     // MARK: Messages and publishing
 
     /// A message unique to this case: `<prefix>-<n>` plus optional padding.
-    public func message(_ label: String? = nil) -> [UInt8] {
+    func message(_ label: String? = nil) -> [UInt8] {
         let n = messageCounter.withLock { value in value += 1; return value }
         return Array("\(prefix)-\(label ?? String(n))".utf8)
     }
@@ -286,7 +286,7 @@ public final class CaseContext: Sendable {
     /// message made B publishes slow enough to approach a short E), unless the server
     /// said `Connection: close` or the connection has been idle for 500 ms (a server's
     /// keep-alive timeout could close it as the request goes out).
-    public func publish(_ body: [UInt8], to which: EndpointChoice = .primary, contentType: String? = nil) async throws {
+    func publish(_ body: [UInt8], to which: EndpointChoice = .primary, contentType: String? = nil) async throws {
         let url: Endpoint?
         switch which {
         case .primary: url = settings.publishURL
@@ -348,17 +348,17 @@ public final class CaseContext: Sendable {
 
     /// Ends the case with a broken expectation unless `condition` holds. The level
     /// (FAIL for MUST, WARN for SHOULD) is the cited requirement's.
-    public func check(_ condition: Bool, _ requirement: String?, expected: String, actual: @autoclosure () -> String) throws {
+    func check(_ condition: Bool, _ requirement: String?, expected: String, actual: @autoclosure () -> String) throws {
         if !condition { throw CaseStop.broken(finding(requirement, expected: expected, actual: actual())) }
     }
 
-    public func fail(_ requirement: String?, expected: String, actual: String) -> CaseStop {
+    func fail(_ requirement: String?, expected: String, actual: String) -> CaseStop {
         .broken(finding(requirement, expected: expected, actual: actual))
     }
 
     /// The response, if the event is one with the expected status.
     @discardableResult
-    public func expectStatus(_ event: WireEvent, _ status: Int, requirement: String?, what: String) throws -> WireResponse {
+    func expectStatus(_ event: WireEvent, _ status: Int, requirement: String?, what: String) throws -> WireResponse {
         guard let response = event.response, response.status == status else {
             throw CaseStop.broken(finding(requirement, expected: "\(status) for \(what)", actual: event.summary))
         }
@@ -366,7 +366,7 @@ public final class CaseContext: Sendable {
     }
 
     /// Expects a 200 whose body is exactly `message`.
-    public func expectMessage(_ event: WireEvent, _ message: [UInt8], requirement: String?) throws {
+    func expectMessage(_ event: WireEvent, _ message: [UInt8], requirement: String?) throws {
         let response = try expectStatus(event, 200, requirement: requirement,
                                         what: "a poll owed '\(Transcript.escape(message, limit: 60))'")
         try check(response.body == message, requirement,
@@ -375,17 +375,17 @@ public final class CaseContext: Sendable {
     }
 
     /// Expects that nothing arrives within `settle`: no response, no close.
-    public func expectQuiet(_ connection: WireConnection, requirement: String?, what: String) async throws {
+    func expectQuiet(_ connection: WireConnection, requirement: String?, what: String) async throws {
         let event = await connection.next(within: settle)
         guard case .timedOut = event else {
             throw CaseStop.broken(finding(requirement, expected: "nothing yet for \(what)", actual: event.summary))
         }
     }
 
-    public func note(_ text: String) { transcript.note(text) }
+    func note(_ text: String) { transcript.note(text) }
 
     /// Sleeps for a deployment-defined span (T or E) that no request can shorten.
-    public func wait(_ duration: Duration) async throws {
+    func wait(_ duration: Duration) async throws {
         note("waiting \(duration)")
         try await Task.sleep(for: duration)
     }

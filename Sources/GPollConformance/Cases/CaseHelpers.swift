@@ -7,7 +7,7 @@ import Synchronization
 extension CaseContext {
     /// A request target with a whole query of the case's choosing (after any query
     /// the URL already had).
-    public func target(query: String?, on which: EndpointChoice = .primary) -> [UInt8] {
+    func target(query: String?, on which: EndpointChoice = .primary) -> [UInt8] {
         let endpoint = endpoint(which)
         var out = Array(endpoint.path.utf8)
         let parts = [endpoint.query, query].compactMap { $0 }
@@ -16,14 +16,14 @@ extension CaseContext {
     }
 
     /// GET with the given query; the answer within `prompt`.
-    public func get(query: String?, on connection: WireConnection, within: Duration? = nil) async throws -> WireEvent {
+    func get(query: String?, on connection: WireConnection, within: Duration? = nil) async throws -> WireEvent {
         try await send(WireRequest(target: target(query: query)), on: connection, within: within ?? prompt)
     }
 
     /// Judges an answer as a handshake (HS-1): 200 and a JSON object with a string
     /// member `client-id`. Returns that member's text.
     @discardableResult
-    public func expectHandshakeAnswer(_ event: WireEvent, _ requirement: String?, what: String) throws -> String {
+    func expectHandshakeAnswer(_ event: WireEvent, _ requirement: String?, what: String) throws -> String {
         let response = try expectStatus(event, 200, requirement: requirement, what: what)
         switch HandshakeBody.decodeClientIDText(response.body) {
         case .success(let text): return text
@@ -35,48 +35,48 @@ extension CaseContext {
 
     /// Sends `client-id=<value>` (raw text) and expects a handshake answer.
     @discardableResult
-    public func expectHandshake(_ value: String?, on connection: WireConnection, _ requirement: String?) async throws -> String {
+    func expectHandshake(_ value: String?, on connection: WireConnection, _ requirement: String?) async throws -> String {
         let event = try await get(clientID: value, on: connection)
         return try expectHandshakeAnswer(event, requirement, what: "client-id=\(value ?? "(absent)")")
     }
 
     /// Sends `client-id=<value>` (raw text) and expects 404 at once.
-    public func expectNotFound(_ value: String, on connection: WireConnection, _ requirement: String?) async throws {
+    func expectNotFound(_ value: String, on connection: WireConnection, _ requirement: String?) async throws {
         let event = try await get(clientID: value, on: connection)
         try expectStatus(event, 404, requirement: requirement, what: "client-id=\(value)")
     }
 
     /// Polls `id` once per message and expects exactly these messages in order.
-    public func expectMessages(_ id: ClientID, on connection: WireConnection, _ messages: [[UInt8]], _ requirement: String?) async throws {
+    func expectMessages(_ id: ClientID, on connection: WireConnection, _ messages: [[UInt8]], _ requirement: String?) async throws {
         for message in messages {
             try expectMessage(try await poll(id, on: connection), message, requirement: requirement)
         }
     }
 
     /// Publishes each message in turn, waiting for each 2xx.
-    public func publish(all messages: [[UInt8]], to which: EndpointChoice = .primary) async throws {
+    func publish(all messages: [[UInt8]], to which: EndpointChoice = .primary) async throws {
         for message in messages { try await publish(message, to: which) }
     }
 
     /// `count` fresh messages of this case.
-    public func messages(_ count: Int) -> [[UInt8]] { (0..<count).map { _ in message() } }
+    func messages(_ count: Int) -> [[UInt8]] { (0..<count).map { _ in message() } }
 
     /// Lets an asynchronous server apply what it acknowledged (--settle-ms).
-    public func settleDown() async throws { try await Task.sleep(for: settle) }
+    func settleDown() async throws { try await Task.sleep(for: settle) }
 
     /// A fresh random lowercase version-4 uuid.
-    public func randomUUID() -> String {
+    func randomUUID() -> String {
         UUIDv4(randomHigh: .random(in: 0...UInt64.max), randomLow: .random(in: 0...UInt64.max)).description
     }
 
     /// Every byte of `text` as `%HH`.
-    public func percentEncodeAll(_ text: String, uppercase: Bool) -> String {
+    func percentEncodeAll(_ text: String, uppercase: Bool) -> String {
         text.utf8.map { "%" + String($0, radix: 16, uppercase: uppercase).leftPadded(to: 2) }.joined()
     }
 
     /// A bounded wait for one of several connections to answer; nil if none did. Wakes
     /// as soon as any of them has a response or closes (no polling in slices).
-    public func firstAnswer(_ connections: [WireConnection], within: Duration) async -> (Int, WireEvent)? {
+    func firstAnswer(_ connections: [WireConnection], within: Duration) async -> (Int, WireEvent)? {
         let deadline = ContinuousClock.now + within
         var start = 0
         while true {

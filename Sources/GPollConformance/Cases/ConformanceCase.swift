@@ -4,7 +4,7 @@ import GPollSpec
 /// else about the case (title, level, requirements, needs) is read from the catalog.
 public struct ConformanceCase: Sendable {
     /// When a case may run beside others.
-    public enum Scheduling: Sendable {
+    enum Scheduling: Sendable {
         /// Registers its own clients and publishes nothing: any number at once.
         case parallel
         /// Publishes: a broadcast reaches every client of its endpoint, so nothing else
@@ -16,16 +16,16 @@ public struct ConformanceCase: Sendable {
 
     public let id: String
     /// nil: derived from the catalog (serial when it needs publishing).
-    public let scheduling: Scheduling?
+    let scheduling: Scheduling?
     /// How long the case is expected to take against a conforming server, for
     /// balancing lanes only (nil: a short case, longer with B).
-    public let estimate: (@Sendable (Settings) -> Duration)?
+    let estimate: (@Sendable (Settings) -> Duration)?
     /// Why the case cannot run against this server, beyond the catalog's needs
     /// (say, what the server's handshake did not advertise); nil: it can.
-    public let skipReason: (@Sendable (Settings) -> String?)?
-    public let run: @Sendable (CaseContext) async throws -> Void
+    let skipReason: (@Sendable (Settings) -> String?)?
+    let run: @Sendable (CaseContext) async throws -> Void
 
-    public init(_ id: String, scheduling: Scheduling? = nil, estimate: (@Sendable (Settings) -> Duration)? = nil,
+    init(_ id: String, scheduling: Scheduling? = nil, estimate: (@Sendable (Settings) -> Duration)? = nil,
                 skipReason: (@Sendable (Settings) -> String?)? = nil,
                 run: @escaping @Sendable (CaseContext) async throws -> Void) {
         self.id = id
@@ -35,7 +35,7 @@ public struct ConformanceCase: Sendable {
         self.run = run
     }
 
-    public func effectiveScheduling(needs: [Catalog.Need]) -> Scheduling {
+    func effectiveScheduling(needs: [Catalog.Need]) -> Scheduling {
         if let scheduling { return scheduling }
         if needs.contains(.maxClients) { return .exclusive }
         return needs.contains(.publish) ? .serial : .parallel
@@ -43,7 +43,7 @@ public struct ConformanceCase: Sendable {
 
     /// The expected duration: the case's own estimate, or 50 ms plus 3 ms per
     /// message for cases that publish about B messages.
-    public func expectedDuration(needs: [Catalog.Need], settings: Settings) -> Duration {
+    func expectedDuration(needs: [Catalog.Need], settings: Settings) -> Duration {
         if let estimate { return estimate(settings) }
         return .milliseconds(50) + (needs.contains(where: \.concernsClientBuffer) ? .milliseconds(3) * settings.clientBuffer : .zero)
     }

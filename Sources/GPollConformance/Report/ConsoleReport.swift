@@ -23,7 +23,7 @@ public enum ConsoleReport {
     }
 
     /// The requirement id with its sentence from the catalog, then expected against actual.
-    public static func describe(_ finding: Finding, catalog: Catalog, indent: String) -> String {
+    static func describe(_ finding: Finding, catalog: Catalog, indent: String) -> String {
         var lines: [String] = []
         if let id = finding.requirement {
             let sentence = catalog.requirement(id).map { "\($0.level.rawValue): \($0.text)" } ?? finding.level.rawValue
@@ -34,7 +34,7 @@ public enum ConsoleReport {
         return lines.joined(separator: "\n")
     }
 
-    public static func render(_ entries: [Transcript.Entry], indent: String) -> String {
+    static func render(_ entries: [Transcript.Entry], indent: String) -> String {
         entries.map { entry in
             let head = "\(indent)+\(entry.milliseconds)ms \(entry.connection) \(entry.direction) "
             let pad = String(repeating: " ", count: head.count)

@@ -27,7 +27,7 @@ public enum ReproduceScript {
     static let replayed: Set<Outcome> = [.fail, .warn, .flaky]
 
     /// `handshake/002` → `handshake-002.sh`.
-    public static func fileName(for id: String) -> String {
+    static func fileName(for id: String) -> String {
         id.map { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" || $0 == "." ? String($0) : "-" }.joined() + ".sh"
     }
 

@@ -13,7 +13,7 @@ public struct ConformanceRunner: Sendable {
     public internal(set) var settings: Settings
     /// Where a publishing case goes when both lanes are equally loaded (tests use it
     /// to run a lone case on a chosen lane).
-    public var preferredLane: Lane = .b
+    var preferredLane: Lane = .b
 
     public init(catalog: Catalog, registry: [ConformanceCase], settings: Settings) {
         self.catalog = catalog
@@ -22,15 +22,15 @@ public struct ConformanceRunner: Sendable {
     }
 
     /// One planned case: its catalog entry, its code, and why it will be skipped (if so).
-    public struct Planned: Sendable {
-        public var entry: Catalog.Case
-        public var code: ConformanceCase?
-        public var skipReason: String?
+    struct Planned: Sendable {
+        var entry: Catalog.Case
+        var code: ConformanceCase?
+        var skipReason: String?
     }
 
     /// The selected, non-retired server cases in catalog order (the client cases of
     /// section 19 are for a client mode, not for a server under test).
-    public func plan(_ selection: CaseSelection) -> [Planned] {
+    func plan(_ selection: CaseSelection) -> [Planned] {
         catalog.activeCases(on: .server).filter { selection.selects($0.id) }.map { entry in
             let code = registry.first { $0.id == entry.id }
             // A need this build does not know (a newer Spec) can be met by no option:
@@ -62,7 +62,7 @@ public struct ConformanceRunner: Sendable {
     }
 
     /// How the cases that will run are placed: lanes and queue order (see ``Schedule``).
-    public func schedule(_ planned: [Planned]) -> Schedule {
+    func schedule(_ planned: [Planned]) -> Schedule {
         let jobs = planned.filter { $0.skipReason == nil }.map { item -> Schedule.Job in
             let code = item.code!
             let kind: Schedule.Kind

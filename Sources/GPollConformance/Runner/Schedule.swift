@@ -1,13 +1,13 @@
 /// Which broadcast domain a case runs in. A publish reaches every client of one
 /// endpoint and only that endpoint (HA-3), so each endpoint is a lane of its own.
-public enum Lane: Int, Sendable, Hashable, Comparable, Codable, CustomStringConvertible {
+enum Lane: Int, Sendable, Hashable, Comparable, Codable, CustomStringConvertible {
     /// The poll URL and `--publish-url`.
     case a = 0
     /// `--second-endpoint` and `--second-publish-url`.
     case b = 1
 
-    public static func < (lhs: Lane, rhs: Lane) -> Bool { lhs.rawValue < rhs.rawValue }
-    public var description: String { self == .a ? "A" : "B" }
+    static func < (lhs: Lane, rhs: Lane) -> Bool { lhs.rawValue < rhs.rawValue }
+    var description: String { self == .a ? "A" : "B" }
 }
 
 /// The order and placement of a run's cases, as pure logic (no I/O), so that it can
@@ -35,8 +35,8 @@ public enum Lane: Int, Sendable, Hashable, Comparable, Codable, CustomStringConv
 /// run while lane A's quiet jobs do, and lane A's publishers after them. Without a
 /// second endpoint with its own publish URL everything is on lane A: quiet jobs
 /// together, then publishers one at a time, then client-limit jobs.
-public struct Schedule: Sendable, Equatable {
-    public enum Kind: Sendable, Equatable {
+struct Schedule: Sendable, Equatable {
+    enum Kind: Sendable, Equatable {
         /// Publishes nothing: may share its lanes with other quiet jobs.
         case quiet
         /// Publishes: owns its lanes.
@@ -46,19 +46,19 @@ public struct Schedule: Sendable, Equatable {
     }
 
     /// What the scheduler is told about a case.
-    public struct Job: Sendable, Equatable {
-        public var id: String
-        public var kind: Kind
+    struct Job: Sendable, Equatable {
+        var id: String
+        var kind: Kind
         /// Needs the second endpoint as well as the first (isolation cases).
-        public var bothEndpoints: Bool
+        var bothEndpoints: Bool
         /// A rough expectation, for balancing lanes only; correctness never depends on it.
-        public var expected: Duration
+        var expected: Duration
         /// A publishing case that holds an idle client while it publishes about B
         /// messages: it must not run while the quiet cases load the machine, or on a
         /// short E the client could expire before the case polls it.
-        public var afterQuiet: Bool
+        var afterQuiet: Bool
 
-        public init(id: String, kind: Kind, bothEndpoints: Bool = false, expected: Duration = .milliseconds(100),
+        init(id: String, kind: Kind, bothEndpoints: Bool = false, expected: Duration = .milliseconds(100),
                     afterQuiet: Bool = false) {
             self.id = id
             self.kind = kind
@@ -69,18 +69,18 @@ public struct Schedule: Sendable, Equatable {
     }
 
     /// A job in the queue, with its place.
-    public struct Slot: Sendable, Equatable {
-        public var job: Job
+    struct Slot: Sendable, Equatable {
+        var job: Job
         /// The lane whose endpoint and publish URL the case gets as its own.
-        public var lane: Lane
+        var lane: Lane
         /// Every lane the job occupies (both for isolation and client-limit jobs).
-        public var lanes: Set<Lane>
+        var lanes: Set<Lane>
     }
 
     /// The queue.
-    public let slots: [Slot]
+    let slots: [Slot]
     /// Whether lane B exists (a second endpoint with its own publish URL).
-    public let twoLanes: Bool
+    let twoLanes: Bool
 
     /// - Parameters:
     ///   - jobs: the cases to run, in catalog order.
@@ -89,7 +89,7 @@ public struct Schedule: Sendable, Equatable {
     ///   - preferredLane: where a publishing job goes when both lanes are equally loaded
     ///     (default B, since lane A also carries the quiet phase); tests use it to put
     ///     a lone case on a chosen lane.
-    public init(_ jobs: [Job], twoLanes: Bool, parallelism: Int = 16, preferredLane: Lane = .b) {
+    init(_ jobs: [Job], twoLanes: Bool, parallelism: Int = 16, preferredLane: Lane = .b) {
         self.twoLanes = twoLanes
         let all: Set<Lane> = twoLanes ? [.a, .b] : [.a]
         func slot(_ job: Job, _ lane: Lane, both: Bool) -> Slot {
@@ -141,7 +141,7 @@ public struct Schedule: Sendable, Equatable {
     }
 
     /// Whether two slots must not overlap.
-    public static func conflict(_ x: Slot, _ y: Slot) -> Bool {
+    static func conflict(_ x: Slot, _ y: Slot) -> Bool {
         if x.job.kind == .exclusive || y.job.kind == .exclusive { return true }
         if (x.job.kind == .quiet && y.job.afterQuiet) || (y.job.kind == .quiet && x.job.afterQuiet) { return true }
         guard !x.lanes.isDisjoint(with: y.lanes) else { return false }
@@ -150,7 +150,7 @@ public struct Schedule: Sendable, Equatable {
 
     /// The slots that may start now, in queue order: not started, every earlier
     /// conflicting slot finished, and no more than `parallelism` quiet slots running.
-    public func startable(started: Set<Int>, finished: Set<Int>, parallelism: Int) -> [Int] {
+    func startable(started: Set<Int>, finished: Set<Int>, parallelism: Int) -> [Int] {
         var runningQuiet = started.subtracting(finished).filter { slots[$0].job.kind == .quiet }.count
         var out: [Int] = []
         for index in slots.indices where !started.contains(index) {
@@ -169,7 +169,7 @@ public struct Schedule: Sendable, Equatable {
 
     /// A dry run with the expected durations: each slot's start and end. For tests and
     /// for reasoning about the plan; the runner starts slots as real cases finish.
-    public func simulate(parallelism: Int, duration: (Job) -> Duration = { $0.expected }) -> [(start: Duration, end: Duration)] {
+    func simulate(parallelism: Int, duration: (Job) -> Duration = { $0.expected }) -> [(start: Duration, end: Duration)] {
         var times = Array(repeating: (start: Duration.zero, end: Duration.zero), count: slots.count)
         var started = Set<Int>(), finished = Set<Int>()
         var now = Duration.zero

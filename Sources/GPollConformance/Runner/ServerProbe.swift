@@ -18,11 +18,11 @@ public struct ProbedServer: Sendable, Hashable {
 /// One handshake and one poll of an id no server issued, before the cases run, so
 /// that cases which depend on what the server offers (`ack`, advertised settings,
 /// reasons) are planned, or skipped with the reason, accordingly.
-public enum ServerProbe {
+enum ServerProbe {
     /// `settings` with ``Settings/probed`` and ``Settings/serverOffersAck`` filled in.
     /// A server that does not answer leaves them "nothing offered": the cases
     /// themselves then report what is wrong.
-    public static func learn(_ settings: Settings, client: WireClient) async -> Settings {
+    static func learn(_ settings: Settings, client: WireClient) async -> Settings {
         var learnt = settings
         var probed = ProbedServer()
         let transcript = Transcript()

@@ -54,7 +54,7 @@ public struct Settings: Sendable {
     /// Why a case with these needs cannot run, or nil if it can. A setting of 0
     /// means "never" (no poll timeout, no idle expiry), so a case that needs the
     /// timer to fire is skipped then, with that reason (Spec §16.2).
-    public func unmetNeed(_ needs: [Catalog.Need]) -> String? {
+    func unmetNeed(_ needs: [Catalog.Need]) -> String? {
         for need in needs {
             switch need {
             case .publish where publishURL == nil: return "needs --publish-url"
@@ -80,7 +80,7 @@ public struct Settings: Sendable {
     /// The time limit of a case with these needs: `--timeout`, plus room for
     /// cases that must sit out T or E (twice, with the Spec's one-second
     /// tolerance each time), so that a server with T = 30 s is judged, not timed out.
-    public func timeLimit(for needs: [Catalog.Need]) -> Duration {
+    func timeLimit(for needs: [Catalog.Need]) -> Duration {
         var limit = caseTimeout
         if needs.contains(.pollTimeout), let pollTimeout { limit += (pollTimeout + .seconds(1)) * 2 }
         if needs.contains(.idleExpiry), let idleExpiry { limit += (idleExpiry + .seconds(1)) * 2 }
@@ -92,12 +92,12 @@ public struct Settings: Sendable {
     /// Whether the second endpoint is a lane of its own: an independent broadcast
     /// domain with its own publish URL, where publishing cases can run beside those
     /// of the first endpoint.
-    public var hasTwoLanes: Bool { publishURL != nil && secondEndpoint != nil && secondPublishURL != nil }
+    var hasTwoLanes: Bool { publishURL != nil && secondEndpoint != nil && secondPublishURL != nil }
 
     /// The settings a case on `lane` sees: on lane B the second endpoint and its
     /// publish URL are the case's own, and the first endpoint is its "second", so a
     /// case never needs to know which lane it is on.
-    public func onLane(_ lane: Lane) -> Settings {
+    func onLane(_ lane: Lane) -> Settings {
         guard lane == .b, let second = secondEndpoint, let secondPublish = secondPublishURL else { return self }
         var settings = self
         settings.pollURL = second
