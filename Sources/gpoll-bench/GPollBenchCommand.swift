@@ -66,11 +66,8 @@ struct HTTPCommand: AsyncParsableCommand {
     @Option(help: "Clients (connections), each with one poll in flight.")
     var clients = 100
 
-    @Option(help: "Messages to publish.")
-    var messages = 100
-
-    @Option(help: ArgumentHelp("Bytes per message, at least 20 (the header), at most 1048576.", valueName: "bytes"))
-    var size = 64
+    @OptionGroup(title: "Messages and report")
+    var shared: SharedOptions
 
     @Option(help: ArgumentHelp("Lock-step: publish K messages, wait for full delivery, repeat. (default: 1)", valueName: "k"))
     var burst: Int?
@@ -80,9 +77,6 @@ struct HTTPCommand: AsyncParsableCommand {
 
     @Option(help: ArgumentHelp("Stop publishing after this many seconds even if messages remain.", valueName: "seconds"))
     var duration: Double?
-
-    @Option(help: ArgumentHelp("The server's client buffer B; decides whether a 404 can be an eviction.", valueName: "b"))
-    var clientBuffer = 100
 
     @Option(help: ArgumentHelp("Connections being opened and handshaken at once.", valueName: "c"))
     var connectConcurrency = 256
@@ -102,9 +96,6 @@ struct HTTPCommand: AsyncParsableCommand {
     @Flag(help: "Do not verify the server's TLS certificate (tests only).")
     var insecure = false
 
-    @Flag(help: "Print the report as one JSON object (for scripts) instead of text.")
-    var json = false
-
     @Flag(help: "No progress line on stderr.")
     var quiet = false
 
@@ -112,12 +103,12 @@ struct HTTPCommand: AsyncParsableCommand {
         var options = HTTPBenchOptions(pollURL: pollURL, publishURL: publishURL)
         options.publishHeaders = publishHeader
         options.clients = clients
-        options.messages = messages
-        options.size = size
+        options.messages = shared.messages
+        options.size = shared.size
         options.burst = burst
         options.rate = rate
         options.duration = duration
-        options.clientBuffer = clientBuffer
+        options.clientBuffer = shared.clientBuffer
         options.connectConcurrency = connectConcurrency
         options.timeout = timeout
         options.threads = threads
@@ -150,7 +141,7 @@ struct HTTPCommand: AsyncParsableCommand {
         } catch let error as BenchOptionsError {
             throw ValidationError(error.description)
         }
-        print(json ? report.json() : report.text())
+        print(shared.json ? report.json() : report.text())
         if !report.passed { throw ExitCode(1) }
     }
 }
@@ -172,24 +163,15 @@ struct InProcessCommand: ParsableCommand {
     @Option(help: "Registered clients.")
     var clients = 10_000
 
-    @Option(help: "Broadcasts.")
-    var messages = 100
-
-    @Option(help: ArgumentHelp("Bytes per message.", valueName: "bytes"))
-    var size = 64
-
-    @Option(help: ArgumentHelp("B: each client's buffer; at least --messages.", valueName: "b"))
-    var clientBuffer = 100
-
-    @Flag(help: "Print the report as one JSON object.")
-    var json = false
+    @OptionGroup(title: "Messages and report")
+    var shared: SharedOptions
 
     var options: InProcessOptions {
         var options = InProcessOptions()
         options.clients = clients
-        options.messages = messages
-        options.size = size
-        options.clientBuffer = clientBuffer
+        options.messages = shared.messages
+        options.size = shared.size
+        options.clientBuffer = shared.clientBuffer
         return options
     }
 
@@ -199,9 +181,26 @@ struct InProcessCommand: ParsableCommand {
 
     func run() throws {
         let report = try InProcessBenchmark(options: options).run()
-        print(json ? report.json() : report.text())
+        print(shared.json ? report.json() : report.text())
         if !report.passed { throw ExitCode(1) }
     }
+}
+
+/// What both benchmarks send and how they report, with the same names and
+/// defaults in `http` and `in-process`. The client count stays with each command:
+/// its default differs (100 connections, 10,000 registered clients).
+struct SharedOptions: ParsableArguments {
+    @Option(help: "Messages to publish (in-process: broadcasts).")
+    var messages = 100
+
+    @Option(help: ArgumentHelp("Bytes per message; over HTTP at least 20 (the header) and at most 1048576.", valueName: "bytes"))
+    var size = 64
+
+    @Option(help: ArgumentHelp("B, each client's buffer. http: the server's, which decides whether a 404 can be an eviction; in-process: at least --messages.", valueName: "b"))
+    var clientBuffer = 100
+
+    @Flag(help: "Print the report as one JSON object (for scripts) instead of text.")
+    var json = false
 }
 
 func printError(_ line: String) {

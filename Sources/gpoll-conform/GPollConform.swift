@@ -50,14 +50,8 @@ struct GPollConform: AsyncParsableCommand {
             """,
         version: RunInfo.toolVersion)
 
-    @Argument(help: ArgumentHelp("The poll endpoint, e.g. http://127.0.0.1:8080/poll (not needed with --list).", valueName: "poll-url"))
-    var pollURL: String?
-
-    @Option(help: ArgumentHelp("Publish URL (Spec's harness interface): POST with the raw message as the body, 2xx once offered to every client. Without it, publishing cases are skipped.", valueName: "url"))
-    var publishURL: String?
-
-    @Option(help: ArgumentHelp("A header sent with every publish, e.g. 'Authorization: Bearer TOKEN'. Repeatable.", valueName: "Name: value"))
-    var publishHeader: [String] = []
+    @OptionGroup(title: "Target")
+    var target: TargetOptions
 
     @Option(help: ArgumentHelp("A second endpoint of the same server, for the isolation cases.", valueName: "url"))
     var secondEndpoint: String?
@@ -116,20 +110,13 @@ struct GPollConform: AsyncParsableCommand {
     @Option(help: ArgumentHelp("How long to let an asynchronous server apply a publish or notice a close before checking that something did not happen.", valueName: "ms"))
     var settleMs: Int = 150
 
-    @Option(help: ArgumentHelp("Trust this CA (PEM) for an https target.", valueName: "pem"))
-    var caCert: String?
-
-    @Flag(help: "Do not verify the server's TLS certificate.")
-    var insecure = false
-
     func validate() throws {
-        if !list && pollURL == nil { throw ValidationError("Missing expected argument '<poll-url>'") }
+        if !list && target.pollURL == nil { throw ValidationError("Missing expected argument '<poll-url>'") }
     }
 
     var options: RunOptions {
-        var options = RunOptions(pollURL: pollURL ?? "http://127.0.0.1/")
-        options.publishURL = publishURL
-        options.publishHeaders = publishHeader
+        var options = RunOptions(pollURL: target.pollURL ?? "http://127.0.0.1/")
+        target.apply(to: &options)
         options.secondEndpoint = secondEndpoint
         options.secondPublishURL = secondPublishURL
         options.clientBuffer = clientBuffer
@@ -145,8 +132,6 @@ struct GPollConform: AsyncParsableCommand {
         options.verbose = verbose
         options.timeout = timeout
         options.settleMs = settleMs
-        options.caCert = caCert
-        options.insecure = insecure
         options.repeatCount = repeatCount
         options.reproduce = reproduce
         options.html = html
