@@ -65,13 +65,13 @@ struct GPollConform: AsyncParsableCommand {
     @Option(help: ArgumentHelp("The publish URL of the second endpoint.", valueName: "url"))
     var secondPublishURL: String?
 
-    @Option(help: ArgumentHelp("B, the server's per-client buffer (queued messages before eviction).", valueName: "n"))
-    var clientBuffer: Int = 100
+    @Option(help: ArgumentHelp("B, the server's per-client buffer (queued messages before eviction). Default: what the server's handshake advertises (gpoll/1.1), else 100.", valueName: "n"))
+    var clientBuffer: Int?
 
-    @Option(help: ArgumentHelp("T, the server's poll timeout. Unknown: the timeout cases are skipped; 0: polls never time out.", valueName: "seconds"))
+    @Option(help: ArgumentHelp("T, the server's poll timeout: 0 (polls never time out) or at least 1. Default: what the server advertises; unknown: the timeout cases are skipped.", valueName: "seconds"))
     var pollTimeout: Double?
 
-    @Option(help: ArgumentHelp("E, the server's idle expiry. Unknown or 0: the expiry cases are skipped.", valueName: "seconds"))
+    @Option(help: ArgumentHelp("E, the server's idle expiry: 0 (never) or at least 1. Default: what the server advertises; unknown or 0: the expiry cases are skipped.", valueName: "seconds"))
     var idleExpiry: Double?
 
     @Option(help: ArgumentHelp("The server's client limit, for the 503 cases. Unknown: they are skipped. They fill the server, so they run last.", valueName: "n"))
