@@ -13,7 +13,8 @@ extension CatalogView {
             requirements: catalog.requirements.map {
                 Requirement(id: $0.id, section: String($0.section), level: Level(rawValue: $0.level.rawValue) ?? .must, text: $0.text)
             },
-            cases: catalog.cases.map { entry in
+            // The server cases only: client cases (section 19) are for a client mode.
+            cases: catalog.cases.filter { catalog.side(ofSection: $0.section) == .server }.map { entry in
                 Case(id: entry.id, title: entry.title, section: String(entry.section),
                      level: Level(rawValue: entry.level.rawValue) ?? .must, requirements: entry.requirements,
                      // An unknown need cannot be met by any option: keep the case, skip it.
