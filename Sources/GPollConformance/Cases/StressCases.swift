@@ -9,6 +9,8 @@ enum StressCases {
     /// How many requests a stress case keeps in flight at once while it registers
     /// clients: enough to pile up work in the server, few enough for a listen backlog.
     static let inFlight = 500
+    /// How long one handshake may take while thousands are in flight.
+    static let handshakeDeadline: Duration = .seconds(30)
 
     /// Registers `count` clients, each on its own connection, `inFlight` at a time,
     /// and leaves a poll of each waiting. A 503 (a client limit) makes the case
@@ -22,7 +24,8 @@ enum StressCases {
                 let before = started
                 group.addTask {
                     let c = try await ctx.connectUnrecorded()
-                    let event = try await ctx.get(clientID: "0", on: c)
+                    // A loaded server may be slow, not wrong: a handshake has 30 s here.
+                    let event = try await ctx.get(clientID: "0", on: c, within: handshakeDeadline)
                     if event.response?.status == 503 {
                         throw CaseStop.inconclusive("the server refused a handshake with 503 after about \(before) clients: the stress tier needs a client limit of at least \(count)")
                     }
