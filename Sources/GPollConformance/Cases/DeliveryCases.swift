@@ -231,6 +231,12 @@ extension DeliveryCases {
                         throw ctx.fail("DL-8", expected: "'\(Transcript.escape(m, limit: 60))' published like any other message, and the server serving on",
                                        actual: "the publish failed (\(why)) and \(down)")
                     }
+                    // A server restarted by a supervisor serves again, but its clients are
+                    // gone: the message ended the client (BU-7 allows no such eviction).
+                    if let lost = await clientLost(ctx, id) {
+                        throw ctx.fail("DL-8", expected: "'\(Transcript.escape(m, limit: 60))' published like any other message, changing nothing else",
+                                       actual: "the publish failed (\(why)) and the client it was published to \(lost)")
+                    }
                     throw CaseStop.couldNotRun(why)
                 }
                 try ctx.expectMessage(try await ctx.answerOwedMessage(id, on: c), m, requirement: "DL-8")
@@ -248,6 +254,14 @@ extension DeliveryCases {
                      "GET /?client-id=0 HTTP/1.1\r\nHost: x\r\n\r\n", "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
                      #"{"client-id":"0$00000000-0000-4000-8000-000000000000"}"#, "\r\n\r\n", "x\r\n\r\ny"]
         return texts.map { Array($0.utf8) } + [[0x00], Array("quit".utf8) + [0x00], Array("a\u{0}b".utf8)] + [ctx.message("end")]
+    }
+
+    /// How the client `id` turned out to be gone (its poll's connection closed, or a
+    /// poll of it on a new connection answered 404), or nil if it is still live.
+    static func clientLost(_ ctx: CaseContext, _ id: ClientID) async -> String? {
+        guard let connection = try? await ctx.connect() else { return nil }
+        let event = (try? await ctx.poll(id, on: connection, within: ctx.settle)) ?? .closed
+        return event.response?.status == 404 ? "answers 404 now: the server lost it" : nil
     }
 
     /// Why the poll endpoint does not serve a handshake on a new connection, or nil if it does.

@@ -8,7 +8,7 @@ import Synchronization
 enum StressCases {
     /// How many requests a stress case keeps in flight at once while it registers
     /// clients: enough to pile up work in the server, few enough for a listen backlog.
-    static let inFlight = 500
+    static let inFlight = 2000
     /// How long one handshake may take while thousands are in flight.
     static let handshakeDeadline: Duration = .seconds(30)
 
