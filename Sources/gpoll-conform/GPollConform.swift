@@ -95,6 +95,9 @@ struct GPollConform: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Write a JUnit XML report: one <testsuite> per Spec section; WARN is a passing <testcase> whose <system-out> starts with WARN; FLAKY is a <failure type=\"FLAKY\"> when a run failed, else passing, its <system-out> starting with FLAKY and the counts.", valueName: "file"))
     var junit: String?
 
+    @Flag(help: "With --junit: a report valid for the strict Ant JUnit schema, which allows no <system-out> inside a <testcase>; WARN and FLAKY then show in the suite's <system-out> and '<section>.warned'/'.flaky' properties only.")
+    var junitAnt = false
+
     @Option(help: ArgumentHelp("Write the results as JSON (with --list: print the catalog as JSON; give '-' or nothing for standard output).", valueName: "file"))
     var json: String?
 
@@ -141,6 +144,7 @@ struct GPollConform: AsyncParsableCommand {
         options.strict = strict
         options.stress = stress
         options.junit = junit
+        options.junitAnt = junitAnt
         options.json = json
         options.verbose = verbose
         options.timeout = timeout

@@ -78,7 +78,8 @@ public enum ConformanceMain {
         }
         if let path = options.junit {
             write("--junit", path) {
-                try JUnitXMLWriter.write(JUnitMapping.report(results: results, catalog: catalog, run: info, verbose: verbose), toFile: path)
+                try JUnitXMLWriter.write(JUnitMapping.report(results: results, catalog: catalog, run: info, verbose: verbose,
+                                                                perCaseOutput: !options.junitAnt), toFile: path)
             }
         }
         if let path = options.html {
