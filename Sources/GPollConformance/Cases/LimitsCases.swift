@@ -207,7 +207,7 @@ extension LimitsCases {
                                           what: "a handshake on another connection while one sends its head a byte per 200 ms")
             let m = ctx.message()
             try await ctx.publish(m)
-            try ctx.expectMessage(try await ctx.answerOwedMessage(a, on: waiting), m, requirement: "RL-6")
+            try ctx.expectMessage(try await ctx.awaitMessage(a, on: waiting), m, requirement: "RL-6")
         },
     ]
 }
