@@ -2611,9 +2611,9 @@ public enum EmbeddedCatalog {
       "needs": [
         "stress",
         "publish",
-        "client-buffer>=100"
+        "client-buffer>=40"
       ],
-      "description": "Registers 1,200 clients (more than one routine of the original holds, so clients in different shards are compared). Four publishers then each publish 25 messages one after another, each waiting for its previous 2xx, all four at once on their own connections (100 messages). Each client then polls 100 times. Every client must receive all 100 messages exactly once (DL-1), each publisher's messages in the order it published them, and the same sequence as every other client (DL-2). Needs B of at least 100, so that no client can be evicted while it lags. Evicts the clients afterwards.",
+      "description": "Registers 1,100 clients (more than one routine of the original holds, so clients in different shards are compared). Four publishers then each publish 10 messages one after another, each waiting for its previous 2xx, all four at once on their own connections (40 messages). Each client then polls 40 times. Every client must receive all 40 messages exactly once (DL-1), each publisher's messages in the order it published them, and the same sequence as every other client (DL-2). Needs B of at least 40, so that no client can be evicted while it lags. Evicts the clients afterwards.",
       "retired": false
     }
   ]

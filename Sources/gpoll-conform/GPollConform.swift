@@ -59,13 +59,13 @@ struct GPollConform: AsyncParsableCommand {
     @Option(help: ArgumentHelp("The publish URL of the second endpoint.", valueName: "url"))
     var secondPublishURL: String?
 
-    @Option(help: ArgumentHelp("B, the server's per-client buffer (queued messages before eviction).", valueName: "n"))
-    var clientBuffer: Int = 100
+    @Option(help: ArgumentHelp("B, the server's per-client buffer (queued messages before eviction). Default: what the server's handshake advertises (gpoll/1.1), else 100.", valueName: "n"))
+    var clientBuffer: Int?
 
-    @Option(help: ArgumentHelp("T, the server's poll timeout. Unknown: the timeout cases are skipped; 0: polls never time out.", valueName: "seconds"))
+    @Option(help: ArgumentHelp("T, the server's poll timeout: 0 (polls never time out) or at least 1. Default: what the server advertises; unknown: the timeout cases are skipped.", valueName: "seconds"))
     var pollTimeout: Double?
 
-    @Option(help: ArgumentHelp("E, the server's idle expiry. Unknown or 0: the expiry cases are skipped.", valueName: "seconds"))
+    @Option(help: ArgumentHelp("E, the server's idle expiry: 0 (never) or at least 1. Default: what the server advertises; unknown or 0: the expiry cases are skipped.", valueName: "seconds"))
     var idleExpiry: Double?
 
     @Option(help: ArgumentHelp("The server's client limit, for the 503 cases. Unknown: they are skipped. They fill the server, so they run last.", valueName: "n"))
@@ -88,6 +88,9 @@ struct GPollConform: AsyncParsableCommand {
 
     @Option(help: ArgumentHelp("Write a JUnit XML report: one <testsuite> per Spec section; WARN is a passing <testcase> whose <system-out> starts with WARN; FLAKY is a <failure type=\"FLAKY\"> when a run failed, else passing, its <system-out> starting with FLAKY and the counts.", valueName: "file"))
     var junit: String?
+
+    @Flag(help: "With --junit: a report valid for the strict Ant JUnit schema, which allows no <system-out> inside a <testcase>; WARN and FLAKY then show in the suite's <system-out> and '<section>.warned'/'.flaky' properties only.")
+    var junitAnt = false
 
     @Option(help: ArgumentHelp("Write the results as JSON (with --list: print the catalog as JSON; give '-' or nothing for standard output).", valueName: "file"))
     var json: String?
@@ -128,6 +131,7 @@ struct GPollConform: AsyncParsableCommand {
         options.strict = strict
         options.stress = stress
         options.junit = junit
+        options.junitAnt = junitAnt
         options.json = json
         options.verbose = verbose
         options.timeout = timeout

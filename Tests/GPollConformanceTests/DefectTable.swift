@@ -83,6 +83,8 @@ enum DefectTable {
         "harness/003": [.publishToAllEndpoints],
         "harness/004": [.formDecodesPublishBody],
         "stress/001": [.losesRegistrations],
+        "handshake/009": [.twoClientIDMembers],
+        "transport/013": [.noCacheControl],
         "stress/002": [.broadcastsToFirst10],
         "stress/003": [.shardsReorder],
         // gpoll/1.1

@@ -41,4 +41,7 @@ enum FakeDefect: String, CaseIterable, Sendable {
     // Intermittent (for --repeat and FLAKY; not in DefectTable, whose defects fail every run)
     /// Every second handshake of an endpoint answers the bare id instead of JSON (HS-1).
     case everyOtherHandshakeNotJSON
+    // gpoll/1.1, the lead's
+    /// The handshake object names `client-id` twice (a parser keeps one of the two ids).
+    case twoClientIDMembers
 }

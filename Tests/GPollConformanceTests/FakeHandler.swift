@@ -308,7 +308,9 @@ final class FakeHandler: ChannelInboundHandler, @unchecked Sendable {
         let body: String
         // `registered` has just counted this client: even means every second handshake.
         let intermittent = has(.everyOtherHandshakeNotJSON) && endpoint.registered % 2 == 0
-        if has(.handshakeNotJSON) || intermittent { body = id } else if has(.prettyHandshake) { body = "{ \"client-id\" : \"\(id)\", \"v\": 1 }\n" } else { body = #"{"client-id":"\#(id)""# + advertisement + "}" }
+        if has(.handshakeNotJSON) || intermittent { body = id } else if has(.twoClientIDMembers) {
+            body = #"{"client-id":"0$00000000-0000-4000-8000-000000000000","client-id":"\#(id)"}"#
+        } else if has(.prettyHandshake) { body = "{ \"client-id\" : \"\(id)\", \"v\": 1 }\n" } else { body = #"{"client-id":"\#(id)""# + advertisement + "}" }
         respond(status: .ok, body: Array(body.utf8), contentType: has(.textPlainHandshake) ? "text/plain; charset=utf-8" : "application/json")
     }
 

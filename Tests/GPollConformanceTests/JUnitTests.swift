@@ -80,6 +80,20 @@ enum SchemaFiles {
         #expect(text.contains("classname=\"gpoll.handshake\""))
     }
 
+    /// `--junit-ant`: the same outcomes, valid for both schemas; WARN and FLAKY still
+    /// named in the suite's output and properties.
+    @Test func antFlavourValidatesAgainstBothSchemas() throws {
+        let report = JUnitMapping.report(results: Self.results(), catalog: EmbeddedCatalog.catalog, run: Self.info, verbose: false,
+                                         perCaseOutput: false, hostname: "host")
+        let xml = try JUnitXMLWriter.render(report)
+        #expect(try SchemaFiles.validate(xml) == [])
+        #expect(report.suites.flatMap(\.cases).allSatisfy { $0.systemOut.isEmpty })
+        let text = String(decoding: xml, as: UTF8.self)
+        #expect(text.contains("WARN handshake/006"))
+        #expect(text.contains("name=\"handshake.warned\" value=\"handshake/006\""))
+        #expect(text.contains("type=\"FLAKY\""))
+    }
+
     @Test func warnIsAPassingTestCaseThatSaysWarn() throws {
         let report = JUnitMapping.report(results: Self.results(), catalog: EmbeddedCatalog.catalog, run: Self.info, verbose: false)
         let handshake = report.suites.first { $0.cases.contains { $0.name.hasPrefix("handshake/006") } }!

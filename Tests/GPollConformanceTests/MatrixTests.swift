@@ -64,12 +64,13 @@ import Testing
         options.pollTimeout = Double(row.timeout)
         options.idleExpiry = row.expiry.map(Double.init)
         options.strict = true
-        let runner = ConformanceRunner(catalog: EmbeddedCatalog.catalog, registry: CaseRegistry.all, settings: try options.settings())
+        let client = try WireClient()
+        let runner = await ConformanceRunner(catalog: EmbeddedCatalog.catalog, registry: CaseRegistry.all, settings: try options.settings())
+            .probed(client: client)
         // What the settings declare: the skips that the plan names before anything runs.
         let declared = Dictionary(uniqueKeysWithValues: runner.plan(CaseSelection()).compactMap { planned in
             planned.skipReason.map { (planned.entry.id, $0) }
         })
-        let client = try WireClient()
         let results = await runner.run(CaseSelection(), client: client)
         await client.shutdown()
         await server.shutdown()

@@ -293,7 +293,7 @@ struct ValidatorMutationTests {
         }
         // The real catalog uses the parameterised form, and it survives a round trip through JSON.
         let needs = catalog.cases.flatMap(\.needs)
-        #expect(needs.contains(.clientBufferAtLeast(100)))
+        #expect(needs.contains(.clientBufferAtLeast(40)))
         #expect(needs.contains(.stress) && needs.contains(.ack))
         let encoded = try JSONEncoder().encode(needs)
         #expect(try JSONDecoder().decode([Catalog.Need].self, from: encoded) == needs)

@@ -63,9 +63,9 @@ final class CaseContext: Sendable {
     var patience: Duration { min(.seconds(5), settings.caseTimeout / 2) }
     /// How long to watch for something that must not happen.
     var settle: Duration { settings.settle }
-    /// "At once" (Spec §2): one second plus the round trip, for which the settle
-    /// time stands in.
-    var atOnce: Duration { .seconds(1) + settle }
+    /// "At once" (Spec §16.4): one second plus the round trip, measured by the probe,
+    /// or plus the settle time when that is longer.
+    var atOnce: Duration { .seconds(1) + max(settle, settings.roundTrip) }
     var clientBuffer: Int { settings.clientBuffer }
 
     func endpoint(_ which: EndpointChoice) -> Endpoint {
@@ -215,7 +215,8 @@ final class CaseContext: Sendable {
         case .some(let e): floor = e
         case .none: floor = .seconds(1)
         }
-        return idle + .milliseconds(200) >= floor
+        // Spec §16.4: a request sent before E - 0.5 s of idleness must find the client live.
+        return idle + .milliseconds(500) >= floor
     }
 
     /// `$` sent as `%24`, as a careful client does; a server must decode it.

@@ -205,7 +205,7 @@ extension DeliveryCases {
                 let after = ctx.message("after\(round)")
                 try await ctx.publish(after)
                 try await ctx.startPoll(id, on: c)
-                let event = try await ctx.answerOwedMessage(id, on: c)
+                let event = try await ctx.awaitMessage(id, on: c)
                 try ctx.check(event.response?.body != before || event.response?.status != 200, "DL-3",
                               expected: "'\(Transcript.escape(after, limit: 60))' only: '\(Transcript.escape(before, limit: 60))' was published before the handshake was sent",
                               actual: "'\(Transcript.escape(before, limit: 60))' delivered")
@@ -232,9 +232,15 @@ extension DeliveryCases {
                         throw ctx.fail("DL-8", expected: "'\(Transcript.escape(m, limit: 60))' published like any other message, and the server serving on",
                                        actual: "the publish failed (\(why)) and \(down)")
                     }
+                    // A server restarted by a supervisor serves again, but its clients are
+                    // gone: the message ended the client (BU-7 allows no such eviction).
+                    if let lost = await clientLost(ctx, id) {
+                        throw ctx.fail("DL-8", expected: "'\(Transcript.escape(m, limit: 60))' published like any other message, changing nothing else",
+                                       actual: "the publish failed (\(why)) and the client it was published to \(lost)")
+                    }
                     throw CaseStop.couldNotRun(why)
                 }
-                try ctx.expectMessage(try await ctx.answerOwedMessage(id, on: c), m, requirement: "DL-8")
+                try ctx.expectMessage(try await ctx.awaitMessage(id, on: c), m, requirement: "DL-8")
             }
             try await ctx.expectHandshake("0", on: try await ctx.connect(), "DL-8")
         },
@@ -249,6 +255,14 @@ extension DeliveryCases {
                      "GET /?client-id=0 HTTP/1.1\r\nHost: x\r\n\r\n", "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
                      #"{"client-id":"0$00000000-0000-4000-8000-000000000000"}"#, "\r\n\r\n", "x\r\n\r\ny"]
         return texts.map { Array($0.utf8) } + [[0x00], Array("quit".utf8) + [0x00], Array("a\u{0}b".utf8)] + [ctx.message("end")]
+    }
+
+    /// How the client `id` turned out to be gone (its poll's connection closed, or a
+    /// poll of it on a new connection answered 404), or nil if it is still live.
+    static func clientLost(_ ctx: CaseContext, _ id: ClientID) async -> String? {
+        guard let connection = try? await ctx.connect() else { return nil }
+        let event = (try? await ctx.poll(id, on: connection, within: ctx.settle)) ?? .closed
+        return event.response?.status == 404 ? "answers 404 now: the server lost it" : nil
     }
 
     /// Why the poll endpoint does not serve a handshake on a new connection, or nil if it does.
@@ -335,32 +349,6 @@ extension DeliveryCases {
                 throw ctx.fail("DL-2", expected: "the same order at every client (\(publishers) publishers at once, \(rounds) rounds)",
                                actual: "message \(k + 1): client 1 got '\(Transcript.escape(seen[0][k], limit: 60))', client \(index + 1) got '\(Transcript.escape(seen[index][k], limit: 60))'")
             }
-        }
-    }
-}
-
-extension CaseContext {
-    /// The answer to a poll of `id` already sent on `connection` that is owed a message
-    /// (one was published, or is about to be). A 204 is legal there when the poll's own
-    /// timeout ran out first (T not 0 and the poll at least T - 0.1 s old; T unknown and
-    /// at least 0.9 s): the case polls again, as a client would, until `within` (default
-    /// `patience`) has passed. Any other answer is returned to be judged.
-    func answerOwedMessage(_ id: ClientID, on connection: WireConnection, within: Duration? = nil) async throws -> WireEvent {
-        let deadline = ContinuousClock.now + (within ?? patience)
-        var sent = ContinuousClock.now
-        while true {
-            let event = await connection.next(within: max(.zero, deadline - .now))
-            let waited = ContinuousClock.now - sent
-            let timedOut: Bool
-            switch settings.pollTimeout {
-            case .some(.zero): timedOut = false
-            case .some(let t): timedOut = waited >= t - .milliseconds(100)
-            case .none: timedOut = waited >= .milliseconds(900)
-            }
-            guard event.response?.status == 204, timedOut, ContinuousClock.now < deadline else { return event }
-            note("a 204 after \(waited): the poll timed out before its message came; polling again, as a client would")
-            sent = .now
-            try await startPoll(id, on: connection)
         }
     }
 }

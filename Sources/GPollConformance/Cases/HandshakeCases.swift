@@ -58,7 +58,34 @@ enum HandshakeCases {
                           "HS-6", expected: #"the body to begin with {"client-id":""# + text + #"" and then , or }"#, actual: shown)
             try ctx.check(isCompactJSON(body), "HS-6", expected: "compact JSON: no whitespace between tokens", actual: shown)
         },
+        ConformanceCase("handshake/009") { ctx in
+            let c = try await ctx.connect()
+            for _ in 0..<3 {
+                let event = try await ctx.get(clientID: "0", on: c)
+                try ctx.expectHandshakeAnswer(event, "HS-1", what: "a handshake")
+                let body = event.response!.body
+                // JSON parsers disagree on a repeated member (first wins, last wins, error):
+                // count them in the text, where a parser would hide the repetition.
+                let count = topLevelMemberCount(body, named: "client-id")
+                try ctx.check(count == 1, "HS-7", expected: "exactly one member client-id in the handshake object",
+                              actual: "\(count.map(String.init) ?? "an object that cannot be scanned"): \(Transcript.escape(body, limit: 200))")
+            }
+        },
     ]
+
+    /// How many members of the top-level JSON object in `body` have the name `name`
+    /// (after unescaping), repeated names counted; nil when `body` is not an object.
+    static func topLevelMemberCount(_ body: [UInt8], named name: String) -> Int? {
+        var scanner = JSONTextScanner(body)
+        guard scanner.take(UInt8(ascii: "{")) else { return nil }
+        var count = 0
+        if scanner.take(UInt8(ascii: "}")) { return scanner.atEnd ? 0 : nil }
+        repeat {
+            guard let key = scanner.string(), scanner.take(UInt8(ascii: ":")), scanner.skipValue() else { return nil }
+            if key == name { count += 1 }
+        } while scanner.take(UInt8(ascii: ","))
+        return scanner.take(UInt8(ascii: "}")) && scanner.atEnd ? count : nil
+    }
 
     /// True when no whitespace stands outside a JSON string (the body is known to be JSON).
     static func isCompactJSON(_ body: [UInt8]) -> Bool {
@@ -160,4 +187,94 @@ enum GrammarCases {
                           actual: "\(uuids.count - prefixes.count) shared prefixes")
         },
     ]
+}
+
+/// Just enough of JSON's grammar (RFC 8259) to walk an object's members in their text
+/// order, keeping what a parser's dictionary would merge (handshake/009).
+struct JSONTextScanner {
+    private let bytes: [UInt8]
+    private var index = 0
+
+    init(_ bytes: [UInt8]) { self.bytes = bytes }
+
+    var atEnd: Bool {
+        mutating get { skipSpace(); return index == bytes.count }
+    }
+
+    private mutating func skipSpace() {
+        while index < bytes.count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[index]) { index += 1 }
+    }
+
+    /// Consumes `byte` (after whitespace) if it is next.
+    mutating func take(_ byte: UInt8) -> Bool {
+        skipSpace()
+        guard index < bytes.count, bytes[index] == byte else { return false }
+        index += 1
+        return true
+    }
+
+    /// A string token, unescaped; nil if none is next or it is malformed.
+    mutating func string() -> String? {
+        guard take(UInt8(ascii: "\"")) else { return nil }
+        var scalars = String.UnicodeScalarView()
+        var raw: [UInt8] = []
+        func flush() { scalars.append(contentsOf: String(decoding: raw, as: UTF8.self).unicodeScalars); raw.removeAll() }
+        while index < bytes.count {
+            let byte = bytes[index]
+            index += 1
+            switch byte {
+            case UInt8(ascii: "\""):
+                flush()
+                return String(scalars)
+            case UInt8(ascii: "\\"):
+                guard index < bytes.count else { return nil }
+                let escape = bytes[index]
+                index += 1
+                switch escape {
+                case UInt8(ascii: "u"):
+                    guard index + 4 <= bytes.count,
+                          let code = UInt32(String(decoding: bytes[index..<index + 4], as: UTF8.self), radix: 16) else { return nil }
+                    index += 4
+                    flush()
+                    // A lone surrogate stands for nothing here: a member name never needs one.
+                    scalars.append(Unicode.Scalar(code) ?? "\u{FFFD}")
+                case UInt8(ascii: "b"): raw.append(0x08)
+                case UInt8(ascii: "f"): raw.append(0x0C)
+                case UInt8(ascii: "n"): raw.append(0x0A)
+                case UInt8(ascii: "r"): raw.append(0x0D)
+                case UInt8(ascii: "t"): raw.append(0x09)
+                case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): raw.append(escape)
+                default: return nil
+                }
+            case 0x00..<0x20: return nil
+            default: raw.append(byte)
+            }
+        }
+        return nil
+    }
+
+    /// Skips one value of any kind; false if none is next or it is malformed.
+    mutating func skipValue() -> Bool {
+        skipSpace()
+        guard index < bytes.count else { return false }
+        switch bytes[index] {
+        case UInt8(ascii: "\""):
+            return string() != nil
+        case UInt8(ascii: "{"), UInt8(ascii: "["):
+            let close = bytes[index] == UInt8(ascii: "{") ? UInt8(ascii: "}") : UInt8(ascii: "]")
+            let isObject = close == UInt8(ascii: "}")
+            index += 1
+            if take(close) { return true }
+            repeat {
+                if isObject { guard string() != nil, take(UInt8(ascii: ":")) else { return false } }
+                guard skipValue() else { return false }
+            } while take(UInt8(ascii: ","))
+            return take(close)
+        default:
+            // A number or true / false / null: the run of bytes up to a delimiter.
+            let start = index
+            while index < bytes.count, !" \t\r\n,}]:".utf8.contains(bytes[index]) { index += 1 }
+            return index > start
+        }
+    }
 }

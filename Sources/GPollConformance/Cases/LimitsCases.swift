@@ -136,6 +136,19 @@ enum LimitsCases {
             try ctx.expectMessage(try await ctx.awaitMessage(id, on: waiting), m, requirement: "RL-6")
             try await ctx.expectHandshake("0", on: try await ctx.connect(), "RL-6")
         },
+        ConformanceCase("transport/013", scheduling: .exclusive) { ctx in
+            // Filed with the limits cases: it fills the server, as limits/007 does.
+            let limit = ctx.settings.maxClients!
+            let refusal = try await fill(ctx, limit: limit + 1)
+            try await evictAll(ctx)
+            guard let (response, n) = refusal, response.status == 503 else {
+                ctx.note("no handshake was answered 503 at the client limit: limits/007 judges that; nothing to check here")
+                return
+            }
+            let cacheControl = response.values("Cache-Control").joined(separator: ", ")
+            try ctx.check(cacheControl.lowercased().contains("no-store"), "TR-6",
+                          expected: "Cache-Control: no-store on the 503 at handshake \(n)", actual: cacheControl.isEmpty ? "no Cache-Control" : cacheControl)
+        },
         ConformanceCase("limits/007", scheduling: .exclusive) { ctx in
             let limit = ctx.settings.maxClients!
             let refusal = try await fill(ctx, limit: limit + 1)
@@ -195,7 +208,7 @@ extension LimitsCases {
                                           what: "a handshake on another connection while one sends its head a byte per 200 ms")
             let m = ctx.message()
             try await ctx.publish(m)
-            try ctx.expectMessage(try await ctx.answerOwedMessage(a, on: waiting), m, requirement: "RL-6")
+            try ctx.expectMessage(try await ctx.awaitMessage(a, on: waiting), m, requirement: "RL-6")
         },
     ]
 }

@@ -108,7 +108,7 @@ extension TransportCases {
             try await ctx.publish(m)
             // The body names a handshake: it must change nothing.
             try await c.sendRaw(chunkedGET(ctx, target: ctx.target(clientID: id.description), chunks: ["client-id=0"]))
-            try ctx.expectMessage(try await ctx.answerOwedMessage(id, on: c), m, requirement: "TR-5")
+            try ctx.expectMessage(try await ctx.awaitMessage(id, on: c), m, requirement: "TR-5")
             // Both chunked bodies were read as bodies, not as requests: the connection still works.
             try await ctx.expectHandshake("0", on: c, "TR-5")
         },
@@ -143,7 +143,7 @@ extension TransportCases {
             }
             let m = ctx.message()
             try await ctx.publish(m)
-            try ctx.expectMessage(try await ctx.answerOwedMessage(a, on: waiting), m, requirement: "RL-6")
+            try ctx.expectMessage(try await ctx.awaitMessage(a, on: waiting), m, requirement: "RL-6")
             try await ctx.expectHandshake("0", on: try await ctx.connect(), "RL-6")
         },
         ConformanceCase("transport/010") { ctx in

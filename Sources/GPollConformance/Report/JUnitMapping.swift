@@ -26,7 +26,10 @@ import JUnitXML
 /// schema, which allows nothing but the outcome element inside a `<testcase>`; the
 /// rest of the report is valid for both.
 public enum JUnitMapping {
+    /// `perCaseOutput`: give WARN and FLAKY cases a `<system-out>` of their own (valid
+    /// for the Jenkins/Surefire schema); false for a report valid for Ant's too.
     public static func report(results: [CaseResult], catalog: Catalog, run: RunInfo, verbose: Bool,
+                              perCaseOutput: Bool = true,
                               hostname: String = ProcessInfo.processInfo.hostName) -> JUnitReport {
         var runProperties = [
             JUnitProperty(name: "target", value: run.target),
@@ -75,7 +78,7 @@ public enum JUnitMapping {
                     out.append("=== \(result.outcome.rawValue) \(name)\n\(details)")
                 }
                 return JUnitTestCase(name: name, classname: "gpoll.\(slug)", time: result.seconds, outcome: outcome,
-                                     systemOut: caseOutput(result, catalog: catalog))
+                                     systemOut: perCaseOutput ? caseOutput(result, catalog: catalog) : "")
             }
             var properties = suites.isEmpty ? runProperties : []
             properties.append(JUnitProperty(name: "\(slug).warned", value: members.filter { $0.outcome == .warn }.map(\.id).joined(separator: " ")))

@@ -29,13 +29,19 @@ public enum ConformanceMain {
         }
         defer { Task { await client.shutdown() } }
 
-        let runner = ConformanceRunner(catalog: catalog, registry: registry, settings: settings)
-        if let problem = await runner.preflight(client: client) {
+        let unprobed = ConformanceRunner(catalog: catalog, registry: registry, settings: settings)
+        if let problem = await unprobed.preflight(client: client) {
             errorOutput("gpoll-conform: the target is unreachable: \(problem)")
             await client.shutdown()
             return 2
         }
+        // Once for every --repeat round: what the server advertises decides skips and
+        // fills the settings the command line left unknown.
+        let runner = await unprobed.probed(client: client)
         output("gpoll-conform \(RunInfo.toolVersion), \(catalog.spec) \(catalog.specVersion), target \(settings.pollURL)")
+        if !runner.settings.learnt.isEmpty {
+            output("from the server's handshake (not given on the command line): \(runner.settings.learnt.joined(separator: ", "))")
+        }
         let started = Date()
         let clock = ContinuousClock.now
         let verbose = options.verbose
@@ -58,7 +64,7 @@ public enum ConformanceMain {
         await client.shutdown()
         let elapsed = ContinuousClock.now - clock
         let info = RunInfo(spec: catalog.spec, specVersion: catalog.specVersion, target: options.pollURL,
-                           options: options.described, strict: options.strict, started: started,
+                           options: options.described + runner.settings.learnt.map { "advertised \($0)" }, strict: options.strict, started: started,
                            seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18,
                            repeatCount: repeats > 1 ? repeats : nil)
         let summary = Summary(results)
@@ -74,7 +80,8 @@ public enum ConformanceMain {
         }
         if let path = options.junit {
             write("--junit", path) {
-                try JUnitXMLWriter.write(JUnitMapping.report(results: results, catalog: catalog, run: info, verbose: verbose), toFile: path)
+                try JUnitXMLWriter.write(JUnitMapping.report(results: results, catalog: catalog, run: info, verbose: verbose,
+                                                                perCaseOutput: !options.junitAnt), toFile: path)
             }
         }
         if let path = options.html {

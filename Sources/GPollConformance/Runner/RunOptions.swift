@@ -16,7 +16,8 @@ public struct RunOptions: Sendable {
     public var publishHeaders: [String] = []
     public var secondEndpoint: String?
     public var secondPublishURL: String?
-    public var clientBuffer: Int = 100
+    /// B; nil: what the server advertises (Spec §17), else 100, the Spec's recommendation.
+    public var clientBuffer: Int?
     public var pollTimeout: Double?
     public var idleExpiry: Double?
     public var maxClients: Int?
@@ -26,6 +27,9 @@ public struct RunOptions: Sendable {
     /// Also run the stress tier (cases that need `stress`).
     public var stress = false
     public var junit: String?
+    /// Leave out the per-case `<system-out>` of WARN and FLAKY cases, which the Ant
+    /// schema does not allow (their text stays in the suite's `<system-out>`).
+    public var junitAnt = false
     public var json: String?
     public var verbose = false
     public var timeout: Double = 10
@@ -124,8 +128,11 @@ public struct RunOptions: Sendable {
         }
         if !publishHeaders.isEmpty && settings.publishURL == nil { throw UsageError("--publish-header needs --publish-url") }
         settings.publishHeaders = try publishHeaders.map { text throws(UsageError) in try Self.header(text) }
-        guard clientBuffer >= 1 else { throw UsageError("--client-buffer \(clientBuffer): B is at least 1") }
-        settings.clientBuffer = clientBuffer
+        if let clientBuffer {
+            guard clientBuffer >= 1 else { throw UsageError("--client-buffer \(clientBuffer): B is at least 1") }
+            settings.clientBuffer = clientBuffer
+            settings.clientBufferGiven = true
+        }
         settings.pollTimeout = try pollTimeout.map { value throws(UsageError) in try Self.timer(value, "--poll-timeout", "T") }
         settings.idleExpiry = try idleExpiry.map { value throws(UsageError) in try Self.timer(value, "--idle-expiry", "E") }
         if let maxClients, maxClients < 1 { throw UsageError("--max-clients \(maxClients): expected 1 or more") }
@@ -163,7 +170,7 @@ public struct RunOptions: Sendable {
 
     /// The options that shape verdicts, for report headers.
     public var described: [String] {
-        var out = ["--client-buffer \(clientBuffer)", "--timeout \(timeout)", "--settle-ms \(settleMs)"]
+        var out = ["--client-buffer \(clientBuffer.map(String.init) ?? "(advertised, else 100)")", "--timeout \(timeout)", "--settle-ms \(settleMs)"]
         if let publishURL { out.append("--publish-url \(publishURL)") }
         if !publishHeaders.isEmpty { out.append("--publish-header (\(publishHeaders.count), values hidden)") }
         if let secondEndpoint { out.append("--second-endpoint \(secondEndpoint)") }

@@ -79,13 +79,21 @@ public struct ConformanceRunner: Sendable {
                         preferredLane: preferredLane)
     }
 
+    /// This runner with what the server advertises learnt (one handshake): planning,
+    /// skips and unknown settings depend on it. ``run(_:client:onResult:)`` does it
+    /// first when it has not been done.
+    public func probed(client: WireClient) async -> ConformanceRunner {
+        guard settings.probed == nil else { return self }
+        var probed = self
+        probed.settings = await ServerProbe.learn(settings, client: client)
+        return probed
+    }
+
     public func run(_ selection: CaseSelection, client: WireClient,
                     onResult: @escaping @Sendable (CaseResult) -> Void = { _ in }) async -> [CaseResult] {
         guard settings.probed != nil else {
             // Learn from one handshake what the server offers, before planning (skips depend on it).
-            var probed = self
-            probed.settings = await ServerProbe.learn(settings, client: client)
-            return await probed.run(selection, client: client, onResult: onResult)
+            return await probed(client: client).run(selection, client: client, onResult: onResult)
         }
         let planned = plan(selection)
         let runToken = String(UInt32.random(in: 0...UInt32.max), radix: 36)

@@ -10,6 +10,14 @@ public struct Settings: Sendable {
     public var secondPublishURL: Endpoint?
     /// B, the per-client buffer capacity.
     public var clientBuffer: Int
+    /// The longest round trip of the probe's exchanges (Spec §16.4): "at once" allows
+    /// one second plus this, or plus the settle time if that is longer.
+    public var roundTrip: Duration = .zero
+    /// Whether B came from the command line; if not, the server's advertised B is used.
+    public var clientBufferGiven = false
+    /// The settings learnt from the server's handshake object (Spec §17) because the
+    /// command line did not give them, e.g. `poll-timeout 30`: the reports name them.
+    public var learnt: [String] = []
     /// T; nil when unknown (timeout cases are skipped).
     public var pollTimeout: Duration?
     /// E; nil when unknown (idle-expiry cases are skipped).
