@@ -123,11 +123,13 @@ public enum Program {
             group.addTask {
                 do {
                     try await Task.sleep(for: timeout)
+                    try kill()
+                    return .deadlinePassed
                 } catch {
+                    // Cancelled: the streams ended first. Or the kill failed: the program ended
+                    // on its own just as the deadline passed, so it did not overrun.
                     return .deadlineCancelled
                 }
-                try kill()
-                return .deadlinePassed
             }
             var collected = Collected()
             var streamsOpen = error == nil ? 1 : 2
@@ -163,8 +165,9 @@ public enum Program {
 public final class RunningProgram: Sendable {
     /// The child's pid.
     public let processIdentifier: pid_t
-    /// The child's standard output and standard error, line by line as written; the first
-    /// 10,000 lines are kept for a reader, later ones are dropped when nobody reads them.
+    /// The child's standard output and standard error, line by line as written. Up to
+    /// 10,000 unread lines wait for a reader; lines past those are dropped, so a chatty
+    /// child that nobody reads cannot fill the memory (nor block on a full pipe).
     public let lines: AsyncStream<String>
 
     private let signaller: Signaller
