@@ -157,11 +157,11 @@ public enum Program {
 }
 
 /// A child that runs while a test goes on (a server, a busy loop): started, read line by
-/// line, signalled and stopped through its pid.
+/// line, signalled and stopped through its pid (its pidfd on Linux).
 ///
 /// The child's standard output and standard error (together) must stay open until it
 /// exits, as they do for gpoll-server and `sh -c`: this object can signal the child
-/// while it reads them, and no longer.
+/// while it reads them, and no longer (``stop()`` would then wait for the child's own end).
 public final class RunningProgram: Sendable {
     /// The child's pid.
     public let processIdentifier: pid_t
