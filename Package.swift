@@ -23,6 +23,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
+        // Tests only: runs child processes (Foundation's Process crashes with many open descriptors).
+        .package(url: "https://github.com/swiftlang/swift-subprocess.git", from: "1.0.2"),
+        .package(url: "https://github.com/apple/swift-system.git", from: "1.5.0"),  // FilePath, for Subprocess
     ],
     targets: [
         // The protocol as pure value types: no I/O, standard library and Foundation only.
@@ -122,6 +125,17 @@ let package = Package(
             ]
         ),
 
+        // For tests only, in no product: running a program with a deadline, and a long-running child.
+        .target(
+            name: "GPollTestSupport",
+            dependencies: [
+                .product(name: "Subprocess", package: "swift-subprocess"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            path: "Tests/GPollTestSupport"
+        ),
+
+        .testTarget(name: "GPollTestSupportTests", dependencies: ["GPollTestSupport"]),
         .testTarget(name: "GPollCoreTests", dependencies: ["GPollCore"]),
         .testTarget(name: "SpecTests", dependencies: ["GPollSpec"]),
         // Schemas/ holds the JUnit XSDs the tests validate against (read via #filePath).
@@ -129,7 +143,7 @@ let package = Package(
         .testTarget(
             name: "GPollServerTests",
             dependencies: [
-                "GPollServer", "GPollCore", "GPollWire",
+                "GPollServer", "GPollCore", "GPollWire", "GPollTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -139,7 +153,7 @@ let package = Package(
         .testTarget(
             name: "GPollConformanceTests",
             dependencies: [
-                "GPollConformance", "GPollServer", "GPollCore", "GPollSpec", "GPollWire", "JUnitXML",
+                "GPollConformance", "GPollServer", "GPollCore", "GPollSpec", "GPollWire", "JUnitXML", "GPollTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

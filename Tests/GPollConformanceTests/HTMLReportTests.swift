@@ -1,6 +1,7 @@
 import Foundation
 @testable import GPollConformance
 import GPollSpec
+import GPollTestSupport
 import Testing
 
 /// --html: the page as headless Chromium (Debian's `chromium`; CI installs it)
@@ -9,19 +10,19 @@ import Testing
 @Suite struct HTMLReportTests {
     /// The DOM Chromium made of the file, or nil (with an issue recorded) without Chromium.
     static func dom(of path: String) async throws -> String? {
-        guard let chromium = External.find("chromium") ?? External.find("chromium-browser") else {
+        guard let chromium = Program.find("chromium") ?? Program.find("chromium-browser") else {
             Issue.record("chromium is not installed: `apt-get install chromium` (.ci/run installs it); the HTML report test loads the page in it")
             return nil
         }
         let profile = try ScratchDirectory()
         defer { profile.remove() }
-        let run = try await External.run(chromium, ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+        let run = try await Program.run(chromium, ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
                                                     "--user-data-dir=\(profile.path)", "--dump-dom", "file://\(path)"],
                                          timeout: .seconds(90))
         #expect(!run.timedOut, "chromium did not finish within 90 s")
-        #expect(run.status == 0, "chromium failed: \(run.stderr.suffix(1000))")
+        #expect(run.status == .exited(0), "chromium failed: \(run.stderr.suffix(1000))")
         #expect(run.stdout.contains("</html>"), "chromium printed no DOM: \(run.stderr.suffix(1000))")
-        return run.status == 0 ? run.stdout : nil
+        return run.status == .exited(0) ? run.stdout : nil
     }
 
     /// `(data-case, data-outcome)` of every case item, in page order.

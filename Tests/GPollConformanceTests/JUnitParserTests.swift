@@ -1,6 +1,7 @@
 import Foundation
 @testable import GPollConformance
 import GPollSpec
+import GPollTestSupport
 import JUnitXML
 import Testing
 
@@ -52,12 +53,12 @@ import Testing
     }
 
     @Test func junitparserAndXunitparserReadTheReport() async throws {
-        guard let python = External.find("python3") else {
+        guard let python = Program.find("python3") else {
             Issue.record("python3 is not installed: install it, then `pip install junitparser xunitparser` (.ci/run does)")
             return
         }
-        let check = try await External.run(python, ["-c", "import junitparser, xunitparser"], timeout: .seconds(60))
-        guard check.status == 0 else {
+        let check = try await Program.run(python, ["-c", "import junitparser, xunitparser"], timeout: .seconds(60))
+        guard check.status == .exited(0) else {
             Issue.record("the Python packages junitparser and xunitparser are missing: `pip install junitparser xunitparser` (.ci/run does): \(check.stderr)")
             return
         }
@@ -67,9 +68,9 @@ import Testing
         let report = JUnitMapping.report(results: results, catalog: EmbeddedCatalog.catalog, run: JUnitOutputTests.info, verbose: false)
         try JUnitXMLWriter.write(report, toFile: scratch.file("report.xml"))
         try Data(Self.script.utf8).write(to: URL(fileURLWithPath: scratch.file("read.py")))
-        let run = try await External.run(python, [scratch.file("read.py"), scratch.file("report.xml")], timeout: .seconds(60))
-        #expect(run.status == 0, "the parsers failed on the report: \(run.stderr)")
-        guard run.status == 0 else { return }
+        let run = try await Program.run(python, [scratch.file("read.py"), scratch.file("report.xml")], timeout: .seconds(60))
+        #expect(run.status == .exited(0), "the parsers failed on the report: \(run.stderr)")
+        guard run.status == .exited(0) else { return }
         let parsed = try JSONDecoder().decode(Parsed.self, from: Data(run.stdout.utf8))
 
         // What the results say: FAIL and the FLAKY case with a failed run are

@@ -3,6 +3,7 @@ import Foundation
 import GPollCore
 import GPollServer
 import GPollSpec
+import GPollTestSupport
 import GPollWire
 import Testing
 
@@ -38,7 +39,9 @@ import Testing
 
     @Test(arguments: rows)
     func referenceServerPassesAtTheseSettings(_ row: Row) async throws {
-        try await LoadGate.exclusive { try await run(row) }
+        try await LoadGate.exclusive {
+            try await CPULoad.during(processes: row.underLoad ? 2 : 0) { try await run(row) }
+        }
     }
 
     func run(_ row: Row) async throws {
@@ -51,8 +54,6 @@ import Testing
             endpoints: [try GPollEndpoint(path: "/poll", configuration: configuration),
                         try GPollEndpoint(path: "/poll2", configuration: configuration)])
         try await server.start()
-        let load = row.underLoad ? try CPULoad(processes: 2) : nil
-        defer { load?.stop() }
 
         var options = RunOptions(pollURL: "http://127.0.0.1:\(server.port!)/poll")
         options.publishURL = "http://127.0.0.1:\(server.adminPort!)/publish/poll"
@@ -92,25 +93,20 @@ import Testing
 
 /// Busy processes that keep the machine's cores occupied while a row runs, started
 /// and stopped by their pids.
-final class CPULoad {
-    private let processes: [Process]
-
-    init(processes count: Int) throws {
-        var started: [Process] = []
-        for _ in 0..<count {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/bin/sh")
-            process.arguments = ["-c", "while :; do :; done"]
-            try process.run()
-            started.append(process)
-        }
-        processes = started
-    }
-
-    func stop() {
-        for process in processes where process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
+enum CPULoad {
+    /// Runs `body` while `count` busy loops run, and kills them after it, also when it throws.
+    static func during<T>(processes count: Int, _ body: () async throws -> T) async throws -> T {
+        var loops: [RunningProgram] = []
+        do {
+            for _ in 0..<count {
+                loops.append(try await RunningProgram.start("/bin/sh", ["-c", "while :; do :; done"]))
+            }
+            let value = try await body()
+            for loop in loops { await loop.stop() }
+            return value
+        } catch {
+            for loop in loops { await loop.stop() }
+            throw error
         }
     }
 }

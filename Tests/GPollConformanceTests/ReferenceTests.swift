@@ -3,6 +3,7 @@ import Foundation
 import GPollCore
 import GPollServer
 import GPollSpec
+import GPollTestSupport
 import GPollWire
 import JUnitXML
 import Testing
@@ -94,17 +95,11 @@ struct ReferenceServer {
         return root.appendingPathComponent(".build/debug/gpoll-conform")
     }
 
-    static func runBinary(_ arguments: [String]) throws -> (Int32, String) {
-        let process = Process()
-        process.executableURL = binary
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    /// Runs the gpoll-conform binary; its standard output and error, interleaved. The
+    /// deadline only keeps a hung run from hanging the suite: the stress tier takes minutes.
+    static func runBinary(_ arguments: [String], timeout: Duration = .seconds(600)) async throws -> (TerminationStatus, String) {
+        let run = try await Program.run(binary.path, arguments, timeout: timeout, standardError: .combinedWithOutput)
+        return (run.status, run.timedOut ? run.stdout + "\n(killed: still running after \(timeout))" : run.stdout)
     }
 
     static func arguments(_ options: RunOptions) -> [String] {
@@ -133,9 +128,9 @@ struct ReferenceServer {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("gpoll-conform-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let junit = directory.appendingPathComponent("report.xml").path, json = directory.appendingPathComponent("report.json").path
-        let (code, output) = try Self.runBinary(Self.arguments(reference.options(strict: true)) + ["--strict", "--settle-ms", "50", "--junit", junit, "--json", json])
+        let (code, output) = try await Self.runBinary(Self.arguments(reference.options(strict: true)) + ["--strict", "--settle-ms", "50", "--junit", junit, "--json", json])
         await reference.server.shutdown()
-        #expect(code == 0, "\(output)")
+        #expect(code == .exited(0), "\(output)")
         let xml = try [UInt8](Data(contentsOf: URL(fileURLWithPath: junit)))
         #expect(try SchemaFiles.validate(xml) == [])
         // All but the client-limit cases (their own server) and the stress tier (off by default).
@@ -149,25 +144,25 @@ struct ReferenceServer {
         try await server.start()
         let options = try Harness.settings(for: server)
         _ = options
-        let (code, output) = try Self.runBinary([server.pollURL, "--publish-url", server.publishURL,
+        let (code, output) = try await Self.runBinary([server.pollURL, "--publish-url", server.publishURL,
                                                  "--publish-header", "Authorization: Bearer \(server.config.publishToken)",
                                                  "--case", "param/00[12]", "--client-buffer", "4"])
         await server.stop()
-        #expect(code == 1, "\(output)")
+        #expect(code == .exited(1), "\(output)")
         #expect(output.contains("[PA-2] MUST"), "\(output)")
         #expect(output.contains("gpoll-conform: 0 passed, 2 failed"), "\(output)")
     }
 
-    @Test func binaryExitsTwoForAClosedPortOrBadUsage() throws {
-        let (closed, message) = try Self.runBinary(["http://127.0.0.1:1/poll"])
-        #expect(closed == 2, "\(message)")
+    @Test func binaryExitsTwoForAClosedPortOrBadUsage() async throws {
+        let (closed, message) = try await Self.runBinary(["http://127.0.0.1:1/poll"])
+        #expect(closed == .exited(2), "\(message)")
         #expect(message.contains("unreachable"))
-        #expect(try Self.runBinary(["ftp://x/poll"]).0 == 2)
-        #expect(try Self.runBinary(["http://127.0.0.1:1/poll", "--case", "nosuch/*"]).0 == 2)
-        #expect(try Self.runBinary([]).0 == 2)
-        let (listCode, listing) = try Self.runBinary(["--list", "--json"])
-        #expect(listCode == 0)
+        #expect(try await Self.runBinary(["ftp://x/poll"]).0 == .exited(2))
+        #expect(try await Self.runBinary(["http://127.0.0.1:1/poll", "--case", "nosuch/*"]).0 == .exited(2))
+        #expect(try await Self.runBinary([]).0 == .exited(2))
+        let (listCode, listing) = try await Self.runBinary(["--list", "--json"])
+        #expect(listCode == .exited(0))
         #expect(listing.contains("\"handshake/001\""))
-        #expect(try Self.runBinary(["--help"]).1.contains("Exit codes"))
+        #expect(try await Self.runBinary(["--help"]).1.contains("Exit codes"))
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 @testable import GPollConformance
 import GPollSpec
+import GPollTestSupport
 @testable import GPollWire
 import NIOCore
 import NIOPosix
@@ -11,7 +12,7 @@ import Testing
 /// with the same defect shows the defect (with the ids that server gives).
 @Suite(.serialized) struct ReproduceTests {
     static func bash() throws -> String {
-        try #require(External.find("bash"), "bash is not installed")
+        try #require(Program.find("bash"), "bash is not installed")
     }
 
     /// Runs `cases` against a fake server with `defects` with --reproduce into `directory`.
@@ -24,9 +25,9 @@ import Testing
     }
 
     /// Runs a script against a fresh fake server with `defects`.
-    static func replay(_ script: String, defects: Set<FakeDefect>) async throws -> External.Finished {
+    static func replay(_ script: String, defects: Set<FakeDefect>) async throws -> Program.Finished {
         try await CommandLineRun.withServer(defects) { server in
-            try await External.run(try bash(), [script], environment: [
+            try await Program.run(try bash(), [script], environment: [
                 "SERVER": "127.0.0.1:\(server.port)",
                 "PUBLISH_HEADER_1": "Authorization: Bearer \(server.config.publishToken)",
             ], timeout: .seconds(60))
@@ -47,15 +48,15 @@ import Testing
         #expect(run.text.contains("1 replay script in \(scratch.path)"), "\(run.text)")
         #expect(script.contains("[PO-2]"), "the script names the requirement")
         #expect(!script.contains("Bearer secret"), "publish credentials stay out of the script")
-        let syntax = try await External.run(try Self.bash(), ["-n", path], timeout: .seconds(20))
-        #expect(syntax.status == 0, "bash -n: \(syntax.stderr)")
+        let syntax = try await Program.run(try Self.bash(), ["-n", path], timeout: .seconds(20))
+        #expect(syntax.status == .exited(0), "bash -n: \(syntax.stderr)")
 
         // The two messages the case published, from its request bodies.
         let m1 = try #require(script.range(of: "gc[a-z0-9]+c[0-9]+-1", options: .regularExpression).map { String(script[$0]) })
         let m2 = m1.dropLast() + "2"
 
         let defective = try await Self.replay(path, defects: [.batchesMessages])
-        #expect(!defective.timedOut && defective.status == 0, "\(defective.stdout)\n\(defective.stderr)")
+        #expect(!defective.timedOut && defective.status == .exited(0), "\(defective.stdout)\n\(defective.stderr)")
         #expect(defective.stderr.isEmpty, "bash complained: \(defective.stderr)")
         #expect(defective.stdout.contains("< c1 \(m1)\(m2)"), "the batched body:\n\(defective.stdout)")
         #expect(!defective.stdout.contains("404"), "a stale id would get 404:\n\(defective.stdout)")
@@ -84,8 +85,8 @@ import Testing
         for name in scripts {
             let path = scratch.file(name)
             bodies += try String(contentsOfFile: path, encoding: .utf8)
-            let syntax = try await External.run(try Self.bash(), ["-n", path], timeout: .seconds(20))
-            #expect(syntax.status == 0, "bash -n \(name): \(syntax.stderr)")
+            let syntax = try await Program.run(try Self.bash(), ["-n", path], timeout: .seconds(20))
+            #expect(syntax.status == .exited(0), "bash -n \(name): \(syntax.stderr)")
         }
         #expect(bodies.contains("\ncurl "), "some exchanges are curl commands")
         #expect(bodies.contains("\nsend c"), "some are printf into /dev/tcp")
@@ -123,11 +124,11 @@ import Testing
                                             run: JUnitOutputTests.info)
         let path = scratch.file("limits-005.sh")
         try Data(script.utf8).write(to: URL(fileURLWithPath: path))
-        #expect(try await External.run(try Self.bash(), ["-n", path], timeout: .seconds(20)).status == 0)
-        let run = try await External.run(try Self.bash(), [path], timeout: .seconds(30))
+        #expect(try await Program.run(try Self.bash(), ["-n", path], timeout: .seconds(20)).status == .exited(0))
+        let run = try await Program.run(try Self.bash(), [path], timeout: .seconds(30))
         try await Task.sleep(for: .milliseconds(200))
         let received = await recorder.stop()
-        #expect(run.status == 0 && run.stderr.isEmpty, "\(run.stdout)\n\(run.stderr)")
+        #expect(run.status == .exited(0) && run.stderr.isEmpty, "\(run.stdout)\n\(run.stderr)")
         #expect(received == sent, "received \(received.count) bytes, sent \(sent.count); first difference at \(zip(received, sent).enumerated().first { $0.element.0 != $0.element.1 }?.offset ?? min(received.count, sent.count))")
         #expect(!FileManager.default.fileExists(atPath: marker), "bash ran text from the transcript")
         #expect(run.stdout.contains("(nothing within 0.1 s)"))
@@ -158,8 +159,8 @@ extension ReproduceTests {
         let scratch = try ScratchDirectory()
         defer { scratch.remove() }
         try Data("\(printf) > \(scratch.file("body"))\n".utf8).write(to: URL(fileURLWithPath: scratch.file("run.sh")))
-        let run = try await External.run(try Self.bash(), [scratch.file("run.sh")], timeout: .seconds(20))
-        #expect(run.status == 0, "\(printf): \(run.stderr)")
+        let run = try await Program.run(try Self.bash(), [scratch.file("run.sh")], timeout: .seconds(20))
+        #expect(run.status == .exited(0), "\(printf): \(run.stderr)")
         #expect(try [UInt8](Data(contentsOf: URL(fileURLWithPath: scratch.file("body")))) == body, "\(printf)")
         #expect(line.contains("-H 'Content-Type:'"), "no form Content-Type added by curl")
     }

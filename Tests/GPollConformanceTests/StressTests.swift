@@ -2,6 +2,7 @@ import Foundation
 @testable import GPollConformance
 import GPollCore
 import GPollServer
+import GPollTestSupport
 import Testing
 
 /// The stress tier through the gpoll-conform binary: stress/001 holds 10,000
@@ -22,13 +23,13 @@ import Testing
                 config.idleExpiry = nil
                 let server = FakeGPollServer(config)
                 try await server.start()
-                let (code, output) = try ReferenceTests.runBinary([
+                let (code, output) = try await ReferenceTests.runBinary([
                     server.pollURL, "--publish-url", server.publishURL,
                     "--publish-header", "Authorization: Bearer \(server.config.publishToken)",
                     "--client-buffer", String(server.config.clientBuffer), "--poll-timeout", "30", "--idle-expiry", "0",
                     "--stress", "--case", "stress/001"])
                 await server.stop()
-                #expect(code == wanted, "\(defects): \(output.suffix(1500))")
+                #expect(code == .exited(wanted), "\(defects): \(output.suffix(1500))")
                 #expect(output.contains(wanted == 0 ? "1 passed, 0 failed" : "0 passed, 1 failed"), "\(output.suffix(600))")
                 if wanted == 1 { #expect(output.contains("[ID-4] MUST"), "\(output.suffix(600))") }
             }
@@ -42,11 +43,11 @@ import Testing
                 configuration: GPollServerConfiguration(host: "127.0.0.1", port: 0, admin: .init(host: "127.0.0.1", port: 0)),
                 endpoints: [try GPollEndpoint(path: "/poll", configuration: configuration)])
             try await server.start()
-            let (code, output) = try ReferenceTests.runBinary([
+            let (code, output) = try await ReferenceTests.runBinary([
                 "http://127.0.0.1:\(server.port!)/poll", "--publish-url", "http://127.0.0.1:\(server.adminPort!)/publish/poll",
                 "--client-buffer", "100", "--poll-timeout", "30", "--strict", "--stress", "--case", "stress/*"])
             await server.shutdown()
-            #expect(code == 0, "\(output.suffix(1500))")
+            #expect(code == .exited(0), "\(output.suffix(1500))")
             #expect(output.contains("3 passed, 0 failed"), "\(output.suffix(600))")
         }
     }

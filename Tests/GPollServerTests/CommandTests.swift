@@ -1,6 +1,7 @@
 import Foundation
 import GPollCore
 import GPollServer
+import GPollTestSupport
 import Testing
 
 @Suite("configuration and the gpoll-server command line")
@@ -30,18 +31,11 @@ struct CommandTests {
         return nil
     }
 
-    static func run(_ arguments: [String]) throws -> (status: Int32, output: String) {
+    /// Runs `gpoll-server` to its end: how it ended and its standard output and error, interleaved.
+    static func run(_ arguments: [String]) async throws -> (status: TerminationStatus, output: String) {
         let binary = try #require(binary, "build gpoll-server first (swift build builds it with the tests)")
-        let process = Process()
-        process.executableURL = binary
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        let run = try await Program.run(binary.path, arguments, timeout: .seconds(60), standardError: .combinedWithOutput)
+        return (run.status, run.timedOut ? run.stdout + "\n(killed: still running after 60 s)" : run.stdout)
     }
 
     @Test("bad arguments exit non-zero with a clear message", arguments: [
@@ -54,17 +48,17 @@ struct CommandTests {
         (["--log-level", "loud"], "--log-level"),
         (["--max-clients", "0"], "client limit"),
     ])
-    func badArguments(arguments: [String], expected: String) throws {
-        let (status, output) = try Self.run(arguments)
-        #expect(status != 0)
+    func badArguments(arguments: [String], expected: String) async throws {
+        let (status, output) = try await Self.run(arguments)
+        #expect(status != .exited(0))
         #expect(output.contains(expected), "\(output)")
         #expect(!output.contains("Fatal error"))
     }
 
     @Test("--help explains the publish design")
-    func help() throws {
-        let (status, output) = try Self.run(["--help"])
-        #expect(status == 0)
+    func help() async throws {
+        let (status, output) = try await Self.run(["--help"])
+        #expect(status == .exited(0))
         #expect(output.contains("/publish"))
         #expect(output.contains("--admin-port"))
         #expect(output.contains("loopback"))
@@ -72,15 +66,9 @@ struct CommandTests {
     }
 
     /// Starts `gpoll-server` with these arguments (ports 0) and reads the bound ports from its start-up log.
-    static func start(_ arguments: [String]) throws -> (process: Process, gpollPort: Int, adminPort: Int) {
+    static func start(_ arguments: [String]) async throws -> (server: RunningProgram, gpollPort: Int, adminPort: Int) {
         let binary = try #require(Self.binary, "build gpoll-server first")
-        let process = Process()
-        process.executableURL = binary
-        process.arguments = ["--port", "0", "--admin-port", "0"] + arguments
-        let pipe = Pipe()
-        process.standardError = pipe
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
+        let server = try await RunningProgram.start(binary.path, ["--port", "0", "--admin-port", "0"] + arguments)
         // The start-up log names the bound addresses: read until both listeners' lines.
         var log = ""
         func port(after marker: String) -> Int? {
@@ -89,23 +77,21 @@ struct CommandTests {
             else { return nil }
             return Int(line[range].split(separator: ":").last!)
         }
-        let reader = pipe.fileHandleForReading
-        while port(after: "admin listener started") == nil {
-            let data = reader.availableData
-            if data.isEmpty { break }
-            log += String(decoding: data, as: UTF8.self)
+        for await line in server.lines {
+            log += line + "\n"
+            if port(after: "admin listener started") != nil { break }
         }
         guard let gpollPort = port(after: "gpoll listener started"), let adminPort = port(after: "admin listener started") else {
-            process.terminate()
+            server.send(.terminate)
             throw TestClientError(description: "no start-up lines in: \(log)")
         }
-        return (process, gpollPort, adminPort)
+        return (server, gpollPort, adminPort)
     }
 
     @Test("--no-advertise and --no-ack: the gpoll/1 handshake object, no GPoll-Sequence, ack ignored")
     func gpoll1Mode() async throws {
-        let (process, gpollPort, adminPort) = try Self.start(["--no-advertise", "--no-ack"])
-        defer { if process.isRunning { process.terminate() } }
+        let (server, gpollPort, adminPort) = try await Self.start(["--no-advertise", "--no-ack"])
+        defer { server.send(.terminate) }
         let connection = try await TestConnection.connect(port: gpollPort)
         let handshake = try await connection.request("/poll?client-id=0")
         let id = try HandshakeBody.decode(handshake.body).get()
@@ -120,8 +106,8 @@ struct CommandTests {
 
     @Test("SIGTERM: waiting polls get 204 and the process exits 0")
     func sigterm() async throws {
-        let (process, gpollPort, adminPort) = try Self.start(["--poll-timeout", "0"])
-        defer { if process.isRunning { process.terminate() } }
+        let (server, gpollPort, adminPort) = try await Self.start(["--poll-timeout", "0"])
+        defer { server.send(.terminate) }
         let connection = try await TestConnection.connect(port: gpollPort)
         let handshake = try await connection.request("/poll?client-id=0")
         let id = try HandshakeBody.decode(handshake.body).get()
@@ -137,13 +123,12 @@ struct CommandTests {
         }
         await admin.close()
         let started = ContinuousClock.now
-        kill(process.processIdentifier, SIGTERM)
+        server.send(.terminate)
         let response = try await pending.get()
         #expect(response.status == .noContent)
-        process.waitUntilExit()
+        let status = try await server.wait()
         #expect(ContinuousClock.now - started < .seconds(5))
-        #expect(process.terminationReason == .exit)
-        #expect(process.terminationStatus == 0)
+        #expect(status == .exited(0), "it exited, with status 0")
         await connection.close()
     }
 }

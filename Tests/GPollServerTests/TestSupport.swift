@@ -1,6 +1,7 @@
 import Foundation
 import GPollCore
 import GPollServer
+import GPollTestSupport
 import GPollWire
 import NIOCore
 import NIOHTTP1
@@ -65,7 +66,7 @@ func withServer<T>(
     var tlsFiles: GPollServerConfiguration.TLSFiles?
     var clientTLS: WireClient?
     if tls {
-        let files = try SelfSignedCertificate.make()
+        let files = try await SelfSignedCertificate.make()
         tlsFiles = .init(certificateChainPath: files.certificate, privateKeyPath: files.key)
         clientTLS = try WireClient(tls: .init(caCertificatePath: files.certificate), group: MultiThreadedEventLoopGroup.singleton)
     }
@@ -109,24 +110,18 @@ func waitUntil(
 
 /// A self-signed certificate for localhost, made by openssl at test time.
 enum SelfSignedCertificate {
-    static func make() throws -> (certificate: String, key: String) {
+    static func make() async throws -> (certificate: String, key: String) {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("gpoll-tls-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let key = directory.appendingPathComponent("key.pem").path
         let certificate = directory.appendingPathComponent("cert.pem").path
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [
+        let openssl = try await Program.run("/usr/bin/env", [
             "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
             "-days", "1", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost",
             "-keyout", key, "-out", certificate,
-        ]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw TestClientError(description: "openssl failed (\(process.terminationStatus)); CI installs openssl, so this is an error")
+        ], timeout: .seconds(60))
+        guard openssl.status == .exited(0) else {
+            throw TestClientError(description: "openssl failed (\(openssl.status)); CI installs openssl, so this is an error")
         }
         return (certificate, key)
     }

@@ -83,17 +83,21 @@ final class CaseContext: Sendable {
 
     /// A connection whose traffic is not recorded in the case's transcript: for the
     /// stress tier's thousands of connections, whose case notes what they showed.
-    func connectUnrecorded(_ which: EndpointChoice = .primary) async throws -> WireConnection {
-        try await open(endpoint(which), recordingInto: Transcript())
+    /// Its connect may take `connectTimeout`: thousands of connects at once overflow
+    /// a listen backlog, and the kernel's SYN retries then take seconds.
+    func connectUnrecorded(_ which: EndpointChoice = .primary, connectTimeout: Duration = .seconds(30)) async throws -> WireConnection {
+        try await open(endpoint(which), recordingInto: Transcript(), connectTimeout: connectTimeout)
     }
 
     /// A connection to any URL (a publish URL without credentials, for instance).
     func client_connect(_ endpoint: Endpoint) async throws -> WireConnection { try await open(endpoint) }
 
-    private func open(_ endpoint: Endpoint, recordingInto record: Transcript? = nil) async throws -> WireConnection {
+    private func open(_ endpoint: Endpoint, recordingInto record: Transcript? = nil,
+                      connectTimeout: Duration = .seconds(5)) async throws -> WireConnection {
         let connection: WireConnection
         do {
-            connection = try await client.connect(to: endpoint, transcript: record ?? transcript)
+            connection = try await client.connect(to: endpoint, transcript: record ?? transcript,
+                                                  connectTimeout: .milliseconds(Int64(connectTimeout / .milliseconds(1))))
         } catch {
             throw CaseStop.couldNotRun("\(error)")
         }
