@@ -103,6 +103,12 @@ public final class GPollClient: Sendable {
         if ownsHTTPClient { try? await http.shutdown() }
     }
 
+    /// A client dropped without ``close()`` still shuts down the HTTP client it created
+    /// (async-http-client requires a shutdown before its deinit).
+    deinit {
+        if ownsHTTPClient, !isClosed { http.shutdown(queue: .global()) { _ in } }
+    }
+
     var isClosed: Bool { operations.withLock { $0.closed } }
 
     /// Runs `body` so that ``close()`` and the caller's cancellation can both end it; nil when the client is closed.

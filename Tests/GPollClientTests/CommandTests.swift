@@ -120,7 +120,8 @@ struct CommandTests {
     @Test("gpoll listen prints one message per line, events on standard error, and exits 0 on SIGTERM")
     func listenLinesAndSIGTERM() async throws {
         let reference = try await ReferenceServer.start()
-        let listen = try GPollProcess(["listen", reference.url])
+        let url = reference.url
+        let listen = try GPollProcess(["listen", url])
         let deadline = ContinuousClock.now + .seconds(30)
         while reference.endpoint.waitingPollCount == 0, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
         _ = reference.endpoint.send(Array("one".utf8))
@@ -131,7 +132,7 @@ struct CommandTests {
         await reference.stop()
         #expect(status == 0)
         #expect(listen.lines == ["one", "two"])
-        #expect(listen.standardError.contains("registered at \(reference.url)"))
+        #expect(listen.standardError.contains("registered at \(url)"))
         #expect(listen.standardError.contains("stopped by SIGTERM"))
         #expect(!listen.standardError.contains("0$"), "the id is a secret and is not printed (CL-25)")
     }

@@ -154,9 +154,12 @@ private final class ScriptHandler: ChannelInboundHandler, @unchecked Sendable {
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         // Half-closure is allowed on these channels, so a client's FIN arrives here
-        // (a half-close keeps reading; a close does not): either way it ended its side early.
-        if case ChannelEvent.inputClosed = event, answerPending {
-            state.endsOfInputWhileWaiting.withLock { $0 += 1 }
+        // (a half-close keeps reading; a close does not): either way it ended its side,
+        // and a gpoll server takes that as a disconnect (section 13) and closes.
+        if case ChannelEvent.inputClosed = event {
+            if answerPending { state.endsOfInputWhileWaiting.withLock { $0 += 1 } }
+            context.close(promise: nil)
+            return
         }
         context.fireUserInboundEventTriggered(event)
     }

@@ -27,14 +27,13 @@ struct ScriptedServerTests {
         }
         let client = try GPollClient(endpoint: server.url)
         let events = try await collect(client, until: { $0.count == 2 })
-        try await server.waitForRequests(5)
         await client.close()
         await server.stop()
 
         guard case .registeredAgain(let registration, .idHeldElsewhere) = events[1] else { Issue.record("\(events)"); return }
         #expect(registration.id == "0$22222222-2222-4333-8444-555555555555")
         let requests = server.requests
-        #expect(requests.prefix(5).map(\.clientID) == ["0", Self.id, Self.id, "0", "0$22222222-2222-4333-8444-555555555555"])
+        #expect(requests.map(\.clientID) == ["0", Self.id, Self.id, "0"])
         #expect(requests.allSatisfy { $0.method == .GET })  // CL-1
         // The id's `$` went as %24 (CL-7), and the handshake as client-id=0 (CL-3).
         #expect(requests[0].uri == "/poll?client-id=0")
@@ -204,13 +203,13 @@ struct ScriptedServerTests {
         }
         let client = try GPollClient(endpoint: server.url)
         let events = try await collect(client, until: { $0.filter { $0.messageText != nil }.count == 3 })
-        try await server.waitForRequests(7)
         await client.close()
         await server.stop()
 
         #expect(events.compactMap(\.messageText) == ["alpha", "beta", "gamma"])
+        // The lost answer's poll is repeated with the same ack; the dropped duplicate acknowledges nothing new.
         #expect(server.requests.dropFirst().map(\.ack) == [.acknowledging(0), .acknowledging(0), .acknowledging(1),
-                                                          .acknowledging(2), .acknowledging(2), .acknowledging(3)])
+                                                          .acknowledging(2), .acknowledging(2)])
     }
 
     @Test("a redirect is not followed: a failure with a backoff (CL-18)")
