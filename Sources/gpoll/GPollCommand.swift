@@ -16,10 +16,10 @@ struct GPollCommand: AsyncParsableCommand {
               date | gpoll publish http://127.0.0.1:8081/publish -
 
             Exit codes:
-              0  stopped by SIGINT or SIGTERM, --count messages received, or published
-              1  the endpoint was unreachable or lost (listen: after --give-up-after failures)
+              0  stopped (SIGINT, SIGTERM, --count), or published
+              1  unreachable or lost (listen: after --give-up-after failures)
               2  usage: a bad option or argument
-              3  not a gpoll endpoint (listen), or the publish URL refused the message (publish)
+              3  not a gpoll endpoint, or the publish URL refused the message
               4  TLS: the server's certificate is not trusted (see --ca-cert)
             """,
         subcommands: [Listen.self, Publish.self])

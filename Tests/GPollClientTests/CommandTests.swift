@@ -171,6 +171,30 @@ struct CommandTests {
         #expect(publish.standardError.contains("harness publish URL"), "\(publish.standardError)")
     }
 
+    @Test("https with a self-signed certificate: exit 4 with advice on --ca-cert; with --ca-cert it listens")
+    func tlsTrust() async throws {
+        let (certificate, key) = try SelfSignedCertificate.make()
+        let endpoint = try GPollEndpoint(path: "/poll")
+        let server = try GPollServer(
+            configuration: GPollServerConfiguration(host: "127.0.0.1", port: 0,
+                                                    tls: .init(certificateChainPath: certificate, privateKeyPath: key), admin: nil),
+            endpoints: [endpoint])
+        try await server.start()
+        let url = "https://localhost:\(server.port!)/poll"
+        let untrusted = try GPollProcess(["listen", "--give-up-after", "1", url])
+        let untrustedStatus = try await untrusted.exitStatus()
+        let trusted = try GPollProcess(["listen", "--json", "--count", "1", "--ca-cert", certificate, url])
+        try await trusted.waitForLine { jsonLine($0)?["event"] as? String == "registered" }
+        _ = endpoint.send(Array("over tls".utf8))
+        let trustedStatus = try await trusted.exitStatus()
+        await server.shutdown()
+
+        #expect(untrustedStatus == 4, "\(untrusted.standardError)")
+        #expect(untrusted.standardError.contains("--ca-cert"), "\(untrusted.standardError)")
+        #expect(trustedStatus == 0, "\(trusted.standardError)")
+        #expect(trusted.lines.compactMap(jsonLine).compactMap { $0["text"] as? String } == ["over tls"])
+    }
+
     @Test("--help shows examples and the exit codes")
     func help() async throws {
         let help = try GPollProcess(["--help"])
@@ -179,5 +203,28 @@ struct CommandTests {
         let listenHelp = try GPollProcess(["listen", "--help"])
         #expect(try await listenHelp.exitStatus() == 0)
         #expect(listenHelp.standardOutput.contains("--give-up-after") && listenHelp.standardOutput.contains("registered-again"))
+    }
+}
+
+/// A self-signed certificate for localhost, made by openssl at test time.
+enum SelfSignedCertificate {
+    static func make() throws -> (certificate: String, key: String) {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("gpoll-client-tls-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let key = directory.appendingPathComponent("key.pem").path
+        let certificate = directory.appendingPathComponent("cert.pem").path
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = [
+            "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+            "-days", "1", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost",
+            "-keyout", key, "-out", certificate,
+        ]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        process.waitUntilExit()
+        try #require(process.terminationStatus == 0, "openssl failed; CI installs openssl")
+        return (certificate, key)
     }
 }
