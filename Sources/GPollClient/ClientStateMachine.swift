@@ -211,20 +211,19 @@ struct ClientStateMachine {
         if response.asksToRetryLater { return retryAfter(response, then: poll(id)) }
         switch response.status.code {
         case 200:
-            // Every 200 body is a message, the empty one included (CL-8).
+            // Every 200 body is a message, the empty one included (CL-8); poll again at once (CL-11).
             resetAfterAnswer()
-            step = poll(id)
+            defer { step = poll(id) }  // with the ack state this answer leaves
             guard usesAck else { return .message(GPollMessage(bytes: response.body)) }
             guard let sequence = response.sequence.flatMap(UInt64.init) else {
-                // CL-23: no sequence, no acknowledged delivery on this server.
+                // CL-23: no sequence, no acknowledged delivery on this server: plain polls from now on.
                 usesAck = false
-                step = poll(id)  // without ack from now on
                 return .message(GPollMessage(bytes: response.body))
             }
             // CL-23: a sequence not above the highest received is a re-send already delivered.
             guard sequence > acknowledged else { return nil }
+            // The next poll says ack=<sequence>; it goes out when the application asks for more.
             acknowledged = sequence
-            step = poll(id)  // ack=<sequence>, once the application has it
             return .message(GPollMessage(bytes: response.body, sequence: sequence))
         case 204:
             let wasEarly = isEarly(response.elapsed)

@@ -141,9 +141,10 @@ struct Listen: AsyncParsableCommand {
             output.closed(signals.received.map { "stopped by \($0)" } ?? "stopped")
         case .failure(let error):
             if case .gaveUp(let failures, let last)? = error as? GPollClientError {
-                if output.format == .json { output.closed("gave up after \(failures) failures in a row: \(last)") }
+                let summary = "gave up after \(failures == 1 ? "a failure" : "\(failures) failures in a row"): \(last)"
+                if output.format == .json { output.closed(summary) }
                 let hint = Hint.forBackoff(last, url: url).map { "\n  " + $0 } ?? ""
-                StandardError.write("gpoll: gave up after \(failures) failures in a row: \(last)\(hint)\n")
+                StandardError.write("gpoll: \(summary)\(hint)\n")
                 throw ExitCode(Hint.exitStatus(for: last))
             }
             if output.format == .json { output.closed("\(error)") }

@@ -128,4 +128,17 @@ struct ReferenceServerTests {
         #expect(try await iterator.next() == nil)
         await reference.stop()
     }
+
+    @Test("a client dropped without close() shuts its own HTTP client down (async-http-client would trap otherwise)")
+    func droppedWithoutClose() async throws {
+        let reference = try await ReferenceServer.start()
+        do {
+            let client = try GPollClient(endpoint: reference.url)
+            var iterator = client.events().makeAsyncIterator()
+            guard case .registered? = try await iterator.next() else { Issue.record("not registered"); return }
+        }
+        // The shutdown completes in the background; give it time to reach the HTTP client's deinit.
+        try await Task.sleep(for: .milliseconds(300))
+        await reference.stop()
+    }
 }
