@@ -137,6 +137,24 @@ struct CommandTests {
         #expect(!listen.standardError.contains("0$"), "the id is a secret and is not printed (CL-25)")
     }
 
+    @Test("gpoll listen --raw ends each message with a NUL byte, newlines kept; SIGINT exits 0")
+    func rawAndSIGINT() async throws {
+        let reference = try await ReferenceServer.start()
+        let listen = try GPollProcess(["listen", "--raw", "--quiet", reference.url])
+        let deadline = ContinuousClock.now + .seconds(30)
+        while reference.endpoint.waitingPollCount == 0, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        _ = reference.endpoint.send(Array("line one\nline two".utf8))
+        _ = reference.endpoint.send([])
+        _ = reference.endpoint.send(Array("3".utf8))
+        while listen.standardOutput.utf8.filter({ $0 == 0 }).count < 3, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        listen.signal(SIGINT)
+        let status = try await listen.exitStatus()
+        await reference.stop()
+        #expect(status == 0)
+        #expect(listen.standardOutput == "line one\nline two\u{0}\u{0}3\u{0}")
+        #expect(listen.standardError.isEmpty, "--quiet: \(listen.standardError)")
+    }
+
     @Test("errors say what to do, with the documented exit codes", arguments: [
         (["listen"], Int32(2), "Missing expected argument"),
         (["listen", "--json", "--raw", "http://127.0.0.1:1/poll"], 2, "choose one"),

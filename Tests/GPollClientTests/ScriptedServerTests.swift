@@ -212,6 +212,25 @@ struct ScriptedServerTests {
                                                           .acknowledging(2), .acknowledging(2)])
     }
 
+    @Test("request timeout above T: a poll unanswered past T + 5 s is closed and repeated at once, without a backoff (CL-15)")
+    func requestTimeout() async throws {
+        let server = try await ScriptedServer { request, index in
+            if request.isHandshake { return .handshake(#"{"client-id":"0$11111111-2222-4333-8444-555555555555","poll-timeout":0.5}"#) }
+            return index == 1 ? .hold : .ok("second poll")
+        }
+        let client = try GPollClient(endpoint: server.url)
+        let events = try await collect(client, until: { $0.contains { $0.messageText != nil } })
+        await client.close()
+        await server.stop()
+
+        #expect(events.count == 2, "no backoff event: \(events)")
+        let requests = server.requests
+        try #require(requests.count == 3)
+        // Not before T + 5 s: the client must not give up on a poll the server may still answer.
+        #expect(requests[1].arrival.duration(to: requests[2].arrival) >= .milliseconds(5500))
+        #expect(requests[2].clientID == Self.id)
+    }
+
     @Test("a redirect is not followed: a failure with a backoff (CL-18)")
     func redirect() async throws {
         let server = try await ScriptedServer { request, index in
