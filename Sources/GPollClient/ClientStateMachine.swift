@@ -133,12 +133,14 @@ struct ClientStateMachine {
         }
     }
 
-    /// CL-4: a JSON object with a string member `client-id` of 10 bytes or more,
-    /// whatever the order, whitespace and other members. GPollCore reads the JSON.
+    /// CL-4: a JSON object with exactly one member `client-id`, a string of 10 bytes or
+    /// more, whatever the order, whitespace and other members. GPollCore reads the JSON.
     static func readHandshakeAnswer(_ body: [UInt8]) -> Result<String, HandshakeProblem> {
         switch HandshakeBody.decodeClientIDText(body) {
         case .failure(let error):
             return .failure(HandshakeProblem(description: "\(error)"))
+        case .success where TopLevelMembers.names(in: body).filter({ $0 == "client-id" }).count > 1:
+            return .failure(HandshakeProblem(description: "the object has more than one member \"client-id\""))
         case .success(let id) where id.utf8.count < 10:
             return .failure(HandshakeProblem(description: "the client-id \"\(id.count <= 3 ? id : "…")\" is shorter than 10 bytes"))
         case .success(let id):

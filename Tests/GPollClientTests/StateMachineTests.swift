@@ -51,6 +51,8 @@ struct StateMachineTests {
         (#"{"client-id":"0$abc-def-ghij"}"#, "0$abc-def-ghij"),
         (" {\n \"gpoll\" : \"1.1\" ,\t\"other\": {\"client-id\": 5, \"x\": [1, null]},\r\n \"client-id\" : \"0$ab\\u0063\\/x-yz\\\"q\" } ", "0$abc/x-yz\"q"),
         (#"{"extensions":["ack","future"],"unknown":true,"client-id":"7$aaaaaaaa"}"#, "7$aaaaaaaa"),
+        // Nested members named client-id, and a string value that looks like a member, are not members.
+        (#"{"a":{"client-id":"x"},"b":[{"client-id":"y"}],"c":"\"client-id\":","client-id":"0$1234567890"}"#, "0$1234567890"),
     ])
     func handshakeAnswers(body: String, id: String) throws {
         #expect(try Machine.readHandshakeAnswer(Array(body.utf8)).get() == id)
@@ -59,6 +61,8 @@ struct StateMachineTests {
     @Test("bodies that are not a handshake answer are failures", arguments: [
         "", "client-id=0$abc", #"["client-id","0$11111111"]"#, #"{"client-id":12345678901}"#, #"{"id":"0$11111111-2222"}"#,
         #"{"client-id":"0$short"}"#, #"{"client-id":"0$11111111-2222-4333-8444-555555555555""#, "\"0$11111111-2222-4333\"",
+        #"{"client-id":"0$11111111-2222-4333-8444-555555555555","client-id":"0$22222222-2222-4333-8444-555555555555"}"#,
+        #"{"client-id":"0$11111111-2222-4333-8444-555555555555", "client\u002did" : "0$22222222-2222-4333-8444-555555555555"}"#,
     ])
     func notHandshakeAnswers(body: String) {
         var machine = Machine(configuration: .init())
