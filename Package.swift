@@ -14,6 +14,8 @@ let package = Package(
         .executable(name: "gpoll-server", targets: ["gpoll-server"]),
         .executable(name: "gpoll-conform", targets: ["gpoll-conform"]),
         .executable(name: "gpoll-bench", targets: ["gpoll-bench"]),
+        .library(name: "GPollClient", targets: ["GPollClient"]),
+        .executable(name: "gpoll", targets: ["gpoll"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -26,6 +28,7 @@ let package = Package(
         // Tests only: runs child processes (Foundation's Process crashes with many open descriptors).
         .package(url: "https://github.com/swiftlang/swift-subprocess.git", from: "1.0.2"),
         .package(url: "https://github.com/apple/swift-system.git", from: "1.5.0"),  // FilePath, for Subprocess
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
     ],
     targets: [
         // The protocol as pure value types: no I/O, standard library and Foundation only.
@@ -136,6 +139,29 @@ let package = Package(
         ),
 
         .testTarget(name: "GPollTestSupportTests", dependencies: ["GPollTestSupport"]),
+        // A client of any gpoll/1.1 endpoint (Spec section 19) on async-http-client, and its command.
+        .target(
+            name: "GPollClient",
+            dependencies: [
+                "GPollCore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ]
+        ),
+        .executableTarget(
+            name: "gpoll",
+            dependencies: [
+                "GPollClient",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ]
+        ),
+
         .testTarget(name: "GPollCoreTests", dependencies: ["GPollCore"]),
         .testTarget(name: "SpecTests", dependencies: ["GPollSpec"]),
         // Schemas/ holds the JUnit XSDs the tests validate against (read via #filePath).
@@ -154,6 +180,15 @@ let package = Package(
             name: "GPollConformanceTests",
             dependencies: [
                 "GPollConformance", "GPollServer", "GPollCore", "GPollSpec", "GPollWire", "JUnitXML", "GPollTestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
+        .testTarget(
+            name: "GPollClientTests",
+            dependencies: [
+                "GPollClient", "GPollServer", "GPollCore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
