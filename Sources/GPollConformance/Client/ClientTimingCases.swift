@@ -1,0 +1,206 @@
+import Foundation
+import GPollCore
+import Synchronization
+
+/// Slow answers and request timeouts (CL-2, CL-9, CL-15, CL-21, CL-26). A slow client
+/// is not wrong: these judge only what must not happen before a time.
+enum ClientTimingCases {
+    static let all: [ClientConformanceCase] = [slowAnswer, timeoutAboveT, advertisedSettings, unknownT]
+
+    /// Whether the client closed (or half-closed) the connection of `request` before `time`.
+    static func clientGaveUp(on request: ClientRequest, before time: Duration, context: ClientCaseContext) -> Duration? {
+        let connection = context.log.connection(of: request)
+        if let closed = connection.closed, !connection.closedByServer, closed < time { return closed }
+        if let half = connection.halfClosed, half < time { return half }
+        return nil
+    }
+
+    /// client/009: a poll held 20 s: no second poll of the id meanwhile, no half-close.
+    static let slowAnswer = ClientConformanceCase("client/009", limit: .seconds(60)) { context in
+        let id = freshClientID()
+        let message = caseMessage(context.caseID, "m1")
+        let polls = Mutex(0)
+        let endpoint = try await context.serve { request in
+            if request.isHandshake { return .message(handshakeBody(id)) }
+            let count = polls.withLock { value -> Int in value += 1; return value }
+            return count == 1 ? .message(message, after: .seconds(20)) : .hold
+        }
+        let client = try await context.launch(endpoint.url)
+        guard let first = await context.request(after: nil, within: .seconds(20), where: { !$0.isHandshake }) else {
+            throw context.fail("CL-9", expected: "a poll", actual: describeRequests(context.requests))
+        }
+        await context.wait(within: .seconds(22)) { client.messages.contains(message) && polls.withLock { $0 } >= 2 }
+        let connection = context.log.connection(of: first)
+        if connection.halfClosedWhileWaiting {
+            throw context.fail("CL-2", expected: "no half-close (FIN) while the poll waits for its answer",
+                               actual: "the client half-closed c\(connection.number) at \(describe(connection.halfClosed ?? .zero)), its poll sent at \(describe(first.at))")
+        }
+        // The first poll is in flight until it is answered or its connection closes.
+        let ended = [context.log.answer(to: first.index)?.at, connection.closed].compactMap { $0 }.min() ?? context.now
+        if let second = context.requests.first(where: { $0.index > first.index && $0.polledID == first.polledID && $0.at < ended }) {
+            throw context.fail("CL-9", expected: "no second poll of the id while the first is open",
+                               actual: "\(second.line) at \(describe(second.at)) on c\(second.connection), the first poll still open on c\(first.connection)")
+        }
+    }
+
+    /// client/015: T = 2 and a 204 only after 6.5 s: the poll stays open.
+    static let timeoutAboveT = ClientConformanceCase("client/015", limit: .seconds(60)) { context in
+        let id = freshClientID()
+        let polls = Mutex(0)
+        let endpoint = try await context.serve { request in
+            if request.isHandshake { return .message(handshakeBody(id, extra: "\"gpoll\":\"1.1\",\"poll-timeout\":2")) }
+            let count = polls.withLock { value -> Int in value += 1; return value }
+            return count == 1 ? .noContent(after: .milliseconds(6500)) : .hold
+        }
+        try await context.launch(endpoint.url)
+        guard let first = await context.request(after: nil, within: .seconds(20), where: { !$0.isHandshake }) else {
+            throw context.fail("CL-15", expected: "a poll", actual: describeRequests(context.requests))
+        }
+        await context.wait(within: .seconds(8)) {
+            context.log.answer(to: first.index) != nil || clientGaveUp(on: first, before: context.now + .seconds(1), context: context) != nil
+        }
+        let answered = context.log.answer(to: first.index)?.at ?? (first.at + .seconds(7))
+        if let gaveUp = clientGaveUp(on: first, before: min(answered, first.at + .seconds(7)), context: context) {
+            throw context.fail("CL-15", expected: "the poll open for T + 5 s = 7 s, or until the 204 at 6.5 s",
+                               actual: "the client closed it \(describe(gaveUp - first.at)) after sending it")
+        }
+    }
+
+    /// client/016: the advertised T = 40 used as the request timeout; `ack=0` when it does ack.
+    static let advertisedSettings = ClientConformanceCase("client/016", limit: .seconds(90)) { context in
+        let id = freshClientID()
+        let polls = Mutex(0)
+        let endpoint = try await context.serve { request in
+            if request.isHandshake {
+                return .message(handshakeBody(id, extra: "\"gpoll\":\"1.1\",\"poll-timeout\":40,\"extensions\":[\"ack\"]"))
+            }
+            let count = polls.withLock { value -> Int in value += 1; return value }
+            return count == 1 ? .noContent(after: .seconds(40)) : .hold
+        }
+        try await context.launch(endpoint.url)
+        guard let first = await context.request(after: nil, within: .seconds(20), where: { !$0.isHandshake }) else {
+            throw context.fail("CL-21", expected: "a poll", actual: describeRequests(context.requests))
+        }
+        if context.clientUsesAck {
+            try context.check(first.ackValue == 0, "CL-21", expected: "the first poll to carry ack=0 (the server offers ack)",
+                              actual: first.line)
+        }
+        await context.wait(within: .seconds(42)) {
+            context.log.answer(to: first.index) != nil || clientGaveUp(on: first, before: context.now + .seconds(1), context: context) != nil
+        }
+        let answered = context.log.answer(to: first.index)?.at ?? (first.at + .seconds(40))
+        if let gaveUp = clientGaveUp(on: first, before: answered, context: context) {
+            throw context.fail("CL-21", expected: "the poll open until the 204 after the advertised poll-timeout of 40 s",
+                               actual: "the client closed it \(describe(gaveUp - first.at)) after sending it")
+        }
+    }
+
+    /// client/023: T unknown: a poll open 59 s until its 204; a request timeout, when
+    /// it comes, followed by a poll at once.
+    static let unknownT = ClientConformanceCase("client/023", limit: .seconds(240)) { context in
+        let id = freshClientID()
+        let polls = Mutex(0)
+        let endpoint = try await context.serve { request in
+            if request.isHandshake { return .message(handshakeBody(id)) }
+            let count = polls.withLock { value -> Int in value += 1; return value }
+            switch count {
+            case 1: return .noContent(after: .seconds(59))
+            case 2: return .noContent(after: .seconds(130))
+            default: return .hold
+            }
+        }
+        try await context.launch(endpoint.url)
+        guard let first = await context.request(after: nil, within: .seconds(20), where: { !$0.isHandshake }) else {
+            throw context.fail("CL-26", expected: "a poll", actual: describeRequests(context.requests))
+        }
+        await context.wait(within: .seconds(61)) {
+            context.log.answer(to: first.index) != nil || clientGaveUp(on: first, before: context.now + .seconds(1), context: context) != nil
+        }
+        if let gaveUp = clientGaveUp(on: first, before: context.log.answer(to: first.index)?.at ?? context.now, context: context) {
+            throw context.fail("CL-26", expected: "with no T known, the poll open until its 204 after 59 s (a timeout of 60 s or more)",
+                               actual: "the client closed it \(describe(gaveUp - first.at)) after sending it")
+        }
+        guard let second = await context.request(after: first.index, within: .seconds(5), where: { !$0.isHandshake }) else {
+            throw context.fail("CL-26", expected: "a poll after the 204", actual: describeRequests(context.requests))
+        }
+        // Until the 130 s answer, or the client's own timeout and the poll after it.
+        await context.wait(within: .seconds(132)) {
+            let connection = context.log.connection(of: second)
+            if context.log.answer(to: second.index) != nil { return true }
+            guard let closed = connection.closed, !connection.closedByServer else { return false }
+            return context.requests.contains { $0.index > second.index } || context.now > closed + .seconds(2)
+        }
+        let connection = context.log.connection(of: second)
+        if let closed = connection.closed, !connection.closedByServer, context.log.answer(to: second.index) == nil {
+            let next = context.requests.first { $0.index > second.index }
+            try context.check(next?.polledID == Array(id.utf8) && next.map { $0.at - closed <= .seconds(1) } == true, "CL-26",
+                              expected: "after its own request timeout, a poll of the same id within 1 s of the close, without backoff",
+                              actual: next.map { "\($0.line) \(describe($0.at - closed)) after the close" } ?? "no request within 2 s of the close")
+        }
+    }
+}
+
+/// Acknowledged delivery in a client (CL-22 to CL-24); run with `--ack` only.
+enum ClientAckCases {
+    static let all: [ClientConformanceCase] = [lostAnswer, restartAtZero]
+
+    static let offersAck = "\"gpoll\":\"1.1\",\"extensions\":[\"ack\"]"
+
+    static func sequenced(_ body: [UInt8], _ sequence: Int) -> ScriptedReply {
+        .message(body, headers: [("GPoll-Sequence", String(sequence))])
+    }
+
+    /// client/017: a lost 200 re-sent on the same ack, a duplicate dropped.
+    static let lostAnswer = ClientConformanceCase("client/017", limit: .seconds(60)) { context in
+        let id = freshClientID()
+        let messages = ["m1", "m2", "m3"].map { caseMessage(context.caseID, $0) }
+        let polls = Mutex(0)
+        let endpoint = try await context.serve { request in
+            if request.isHandshake { return .message(handshakeBody(id, extra: offersAck)) }
+            let count = polls.withLock { value -> Int in value += 1; return value }
+            switch count {
+            case 1: return sequenced(messages[0], 1)
+            case 2: return ScriptedReply(delay: .zero, action: .truncate(status: 200, headers: [("GPoll-Sequence", "2")],
+                                                                          body: messages[1], sentBytes: 3))
+            case 3, 4: return sequenced(messages[1], 2)
+            case 5: return sequenced(messages[2], 3)
+            default: return .hold
+            }
+        }
+        let client = try await context.launch(endpoint.url)
+        await context.wait(within: .seconds(30)) { polls.withLock { $0 } >= 6 }
+        await context.pause(.milliseconds(300))
+        let polled = context.requests.filter { !$0.isHandshake }
+        let expectedAcks: [UInt64] = [0, 1, 1, 2, 2, 3]
+        let acks = polled.prefix(expectedAcks.count).map { $0.ackValue.map(String.init) ?? "none" }
+        try context.check(acks == expectedAcks.map(String.init), "CL-22",
+                          expected: "ack= on every poll the highest sequence received so far: \(expectedAcks.map(String.init).joined(separator: ", "))",
+                          actual: "ack " + acks.joined(separator: ", ") + " (\(describeRequests(Array(polled.prefix(6)))))")
+        try context.check(client.messages == messages, "CL-23", expected: "m1, m2, m3 printed once each, in order: \(describeMessages(messages))",
+                          actual: describeMessages(client.messages))
+    }
+
+    /// client/018: after a 404 the new id's first poll carries ack=0.
+    static let restartAtZero = ClientConformanceCase("client/018", limit: .seconds(60)) { context in
+        let a = freshClientID(), b = freshClientID()
+        let messages = ["m1", "m2"].map { caseMessage(context.caseID, $0) }
+        let state = Mutex((handshakes: 0, pollsOfA: 0))
+        let endpoint = try await context.serve { request in
+            state.withLock { state in
+                if request.isHandshake {
+                    state.handshakes += 1
+                    return .message(handshakeBody(state.handshakes == 1 ? a : b, extra: offersAck))
+                }
+                guard request.polledID == Array(a.utf8) else { return .hold }
+                state.pollsOfA += 1
+                return state.pollsOfA <= 2 ? sequenced(messages[state.pollsOfA - 1], state.pollsOfA) : .respond(404)
+            }
+        }
+        try await context.launch(endpoint.url)
+        guard let firstOfB = await context.request(after: nil, within: .seconds(30), where: { $0.polledID == Array(b.utf8) }) else {
+            throw context.fail("CL-24", expected: "two messages to \(a), a 404, a handshake, a poll of the new id \(b)",
+                               actual: describeRequests(context.requests))
+        }
+        try context.check(firstOfB.ackValue == 0, "CL-24", expected: "the first poll of the new id to carry ack=0", actual: firstOfB.line)
+    }
+}
