@@ -260,13 +260,16 @@ enum ClientAnswerCases {
     static let redirect = ClientConformanceCase("client/019", limit: .seconds(120)) { context in
         let id = freshClientID()
         let redirects = 3
-        let second = try await context.serve { _ in .message(handshakeBody(freshClientID())) }
         let polls = Mutex(0)
+        // The second listener's URL, known once it listens (after the endpoint, listener 0).
+        let location = Mutex("")
         let endpoint = try await context.serve { request in
             if request.isHandshake { return .message(handshakeBody(id)) }
             let count = polls.withLock { value -> Int in value += 1; return value }
-            return count <= redirects ? .respond(302, headers: [("Location", second.url + "?client-id=0")]) : .hold
+            return count <= redirects ? .respond(302, headers: [("Location", location.withLock { $0 })]) : .hold
         }
+        let second = try await context.serve { _ in .message(handshakeBody(freshClientID())) }
+        location.withLock { $0 = second.url + "?client-id=0" }
         try await context.launch(endpoint.url)
         await context.wait(within: .seconds(100)) { polls.withLock { $0 } > redirects || context.requests.contains { $0.listener == 1 } }
         await context.pause(.milliseconds(300))

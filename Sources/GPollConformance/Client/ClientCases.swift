@@ -122,17 +122,19 @@ enum ClientRequestCases {
             return request.isHandshake ? .message(handshakeBody(id)) : .hold
         }
         try await context.launch(endpoint.url)
-        let polled = await context.request(after: nil, within: .seconds(280), where: { !$0.isHandshake })
-        let requests = context.requests
         let badValues = ["7", "0$a", "0$b", "0$short"].map { Array($0.utf8) }
-        if let bad = requests.first(where: { request in
+        let usesBadValue: (ClientRequest) -> Bool = { request in
             if case .value(let value) = request.clientID { return badValues.contains(value) }
             return false
-        }) {
+        }
+        // Until the poll, or a request with a value it must not have taken.
+        let polled = await context.request(after: nil, within: .seconds(280), where: { !$0.isHandshake || usesBadValue($0) })
+        let requests = context.requests
+        if let bad = requests.first(where: usesBadValue) {
             throw context.fail("CL-4", expected: "no request with a value from an answer that is not a handshake object", actual: bad.line)
         }
         let handshakes = requests.filter(\.isHandshake)
-        guard handshakes.count > invalid.count, let polled else {
+        guard handshakes.count > invalid.count, let polled, !polled.isHandshake else {
             throw context.fail("CL-16", expected: "\(invalid.count) handshakes answered with other bodies, then a valid one, then a poll",
                                actual: describeRequests(requests))
         }
