@@ -9,24 +9,30 @@ struct ClientCommand: AsyncParsableCommand {
         commandName: "client",
         abstract: "Run the Spec's client cases (client/NNN) against a gpoll client program.",
         discussion: """
-            For each case, gpoll-conform starts a scripted gpoll endpoint on 127.0.0.1 (a port
-            of the system's choosing) that plays the case: 204 after T, 204 at once, 404
-            mid-stream, 503 with Retry-After, 5xx, odd handshake objects, dropped connections,
-            slow answers, a lost 200 under acknowledged delivery... It starts COMMAND with
-            {url} in its arguments replaced by the endpoint's URL, reads what it prints on
-            standard output (the line protocol: one JSON object per line, see
-            Conformance/README.md, "Checking a client"), stops it with SIGTERM (SIGKILL after
-            --grace) and judges what it sent on the wire and what it printed.
+            For each case, gpoll-conform starts a scripted gpoll endpoint on
+            127.0.0.1 (a port of the system's choosing) that plays the case: 204
+            after T, 204 at once, 404 mid-stream, 503 with Retry-After, 5xx, odd
+            handshake objects, dropped connections, slow answers, a lost 200 under
+            acknowledged delivery... It starts COMMAND with {url} in its arguments
+            replaced by the endpoint's URL, reads what it prints on standard output
+            (the line protocol: one JSON object per line, see Conformance/README.md,
+            "Checking a client"), stops it with SIGTERM (SIGKILL after --grace) and
+            judges what it sent on the wire and what it printed.
 
             Outcomes, exit codes and reports are those of the server mode:
-              PASS, FAIL (a MUST broken, or a SHOULD under --strict), WARN (a SHOULD broken),
-              SKIP (e.g. an ack case without --ack), ERROR (the client could not be started,
-              or the case ran over its time limit).
-              Exit 0: nothing failed; 1: a case failed or could not run; 2: bad usage.
+              PASS   every check held
+              FAIL   a MUST was broken (or a SHOULD under --strict)
+              WARN   a SHOULD was broken
+              SKIP   not run, e.g. an ack case without --ack
+              ERROR  the client could not be started, or the case ran over its
+                     time limit
+            Exit codes: 0 nothing failed; 1 a case failed or could not run;
+            2 bad usage.
 
-            Timing is judged generously (a slow client is not wrong) except where the Spec
-            says "not before": Retry-After, and backoff delays after failures. Some cases wait
-            for long answers (client/016 40 s, client/023 about two minutes).
+            Timing is judged generously (a slow client is not wrong) except where
+            the Spec says "not before": Retry-After, and backoff delays after
+            failures. Some cases wait for long answers (client/016 40 s,
+            client/023 about two minutes).
 
             Examples:
               gpoll-conform client -- gpoll listen --json {url}
