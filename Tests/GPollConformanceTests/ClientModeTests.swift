@@ -36,9 +36,12 @@ private func runClientCase(_ id: String, defect: String? = nil) async throws -> 
     var options = ClientRunOptions(command: command)
     options.ack = true
     options.graceSeconds = 2
-    await gate.acquire()
+    // The cases that mostly wait on a held poll need no slot: they would only
+    // stretch the suite's wall time.
+    let waits = ["client/009", "client/015", "client/016", "client/023"].contains(id)
+    if !waits { await gate.acquire() }
     let results = await ClientConformanceRunner(options: options).run(CaseSelection(include: [try Glob(id)]))
-    await gate.release()
+    if !waits { await gate.release() }
     return try #require(results.first)
 }
 
@@ -128,6 +131,14 @@ private func show(_ result: CaseResult) -> String {
         Proof(caseID: "client/022", defect: "prints-id", outcome: .warn, requirement: "CL-25"),
         Proof(caseID: "client/023", defect: "timeout-30", outcome: .warn, requirement: "CL-26"),
     ]
+
+    /// client/009 allows a client that closes a slow poll itself (its own request
+    /// timeout, here 3 s) and polls again: a FIN is a half-close only when the
+    /// client still reads the answer after it.
+    @Test func aFullCloseIsNotAHalfClose() async throws {
+        let result = try await runClientCase("client/009", defect: "short-timeout")
+        #expect(result.outcome == .pass, "\(show(result))")
+    }
 
     @Test func everyClientCaseHasAProof() {
         #expect(Set(Self.proofs.map(\.caseID)) == Set(ClientCaseRegistry.ids))

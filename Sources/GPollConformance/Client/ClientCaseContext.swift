@@ -116,6 +116,15 @@ public final class ClientCaseContext: Sendable {
 
     public func note(_ text: String) { transcript.note(text) }
 
+    /// Why a client under test could not be started, if one could not: the case
+    /// then proves nothing about it (ERROR), whatever it found.
+    var launchProblem: String? {
+        owned.withLock { $0.processes }.lazy.compactMap(\.launchError).first
+    }
+
+    /// The URL of the case's first endpoint (what the client was given), for reports.
+    var endpointURL: String? { owned.withLock { $0.endpoints.first?.url } }
+
     /// Stops every client (SIGTERM, then SIGKILL), then every endpoint.
     func finish() async {
         let (endpoints, processes) = owned.withLock { ($0.endpoints, $0.processes) }

@@ -170,7 +170,12 @@ public struct ClientConformanceRunner: Sendable {
             result.outcome = .error
             result.reason = "timed out after \(code.limit)"
         }
-        result.endpoint = context.log.connections.isEmpty ? nil : "scripted"
+        if let problem = context.launchProblem {
+            result.outcome = .error
+            result.finding = nil
+            result.reason = "cannot start the client under test: \(problem)"
+        }
+        result.endpoint = context.endpointURL
         result.transcript = context.transcript.entries
         return result
     }

@@ -84,14 +84,22 @@ public final class ClientWireLog: Sendable {
         public var number: Int
         public var listener: Int
         public var opened: Duration
-        /// The client shut down its sending side (FIN) while the connection stayed open.
-        public var halfClosed: Duration?
+        /// The client's FIN arrived: it closed the connection or only half-closed it.
+        /// A server cannot tell which until it writes: a client that fully closed
+        /// never reads what comes after (client/009 tells them apart that way).
+        public var clientFIN: Duration?
         /// The connection ended (by either side).
         public var closed: Duration?
         /// The scripted server closed it (a drop, a truncation or the case's end).
         public var closedByServer = false
-        /// The client's request on it was still unanswered when it half-closed.
-        public var halfClosedWhileWaiting = false
+        /// The client's request on it was still unanswered when its FIN came.
+        public var finWhileWaiting = false
+
+        /// When the client ended its side of the connection (FIN or close), if it did.
+        public var clientEnded: Duration? {
+            if let clientFIN { return clientFIN }
+            return closedByServer ? nil : closed
+        }
     }
 
     /// What the scripted server did with a request, and when.
@@ -165,13 +173,13 @@ public final class ClientWireLog: Sendable {
         }
     }
 
-    func halfClosed(connection: Int, waiting: Bool) {
+    func clientFIN(connection: Int, waiting: Bool) {
         let at = now
         state.withLock { value in
-            value.connections[connection - 1].halfClosed = at
-            value.connections[connection - 1].halfClosedWhileWaiting = waiting
+            value.connections[connection - 1].clientFIN = at
+            value.connections[connection - 1].finWhileWaiting = waiting
         }
-        transcript.note("the client half-closed the connection (FIN)" + (waiting ? " while its request waited for an answer" : ""),
+        transcript.note("FIN from the client (it closed or half-closed the connection)" + (waiting ? " while its request waited for an answer" : ""),
                         connection: "c\(connection)")
     }
 
@@ -185,7 +193,7 @@ public final class ClientWireLog: Sendable {
         }
         if first {
             transcript.note(byServer ? "connection closed by the scripted server"
-                                     : "connection closed by the client" + (waiting ? " before an answer" : ""),
+                                     : "connection closed" + (waiting ? " before an answer" : ""),
                             connection: "c\(connection)")
         }
     }
@@ -267,8 +275,10 @@ private final class ScriptedHandler: ChannelInboundHandler, RemovableChannelHand
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if let event = event as? ChannelEvent, event == .inputClosed {
-            log.halfClosed(connection: connection, waiting: waiting > 0)
+            log.clientFIN(connection: connection, waiting: waiting > 0)
             // Nothing more can arrive; with no request waiting, the connection is done.
+            // With one waiting, the answer still goes out when due: a client that only
+            // half-closed reads it (CL-2), one that closed does not.
             if waiting == 0 { close(context) }
             return
         }
