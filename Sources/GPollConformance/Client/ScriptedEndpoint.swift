@@ -342,7 +342,10 @@ private final class ScriptedHandler: ChannelInboundHandler, RemovableChannelHand
     private func write(status: Int, headers: [(String, String)], body: [UInt8], sending: Int,
                        context: ChannelHandlerContext) -> EventLoopFuture<Void> {
         var fields = HTTPHeaders(headers)
-        if !fields.contains(name: "Content-Length") { fields.add(name: "Content-Length", value: String(body.count)) }
+        // Framing by length; a 204 or 304 has no body and must not say so (RFC 9110, 8.6).
+        if !fields.contains(name: "Content-Length") && status != 204 && status != 304 {
+            fields.add(name: "Content-Length", value: String(body.count))
+        }
         let head = HTTPResponseHead(version: .http1_1, status: HTTPResponseStatus(statusCode: status), headers: fields)
         let promise = context.eventLoop.makePromise(of: Void.self)
         if sending >= body.count {
