@@ -198,6 +198,18 @@ private func show(_ result: CaseResult) -> String {
         #expect(run.output.contains("ERROR client/001"), "\(run.output)")
     }
 
+    /// A client under test runs until SIGTERM: one that exits at once fails the case,
+    /// and the finding says that it exited.
+    @Test func aClientThatExitsEarlyFailsAndIsNamed() async throws {
+        var options = ClientRunOptions(command: ["sh", "-c", "exit 3", "{url}"])
+        options.cases = ["client/001"]
+        let results = await ClientConformanceRunner(options: options).run(CaseSelection(include: [try Glob("client/001")]))
+        let result = try #require(results.first)
+        #expect(result.outcome == .fail, "\(show(result))")
+        #expect(result.finding?.actual.contains("ended on its own") == true, "\(show(result))")
+        #expect(result.finding?.actual.contains("exited(3)") == true, "\(show(result))")
+    }
+
     @Test func ackCasesAreSkippedWithoutAck() async {
         var options = ClientRunOptions(command: ["python3", referenceClient, "{url}"])
         options.cases = ["client/017", "client/018"]

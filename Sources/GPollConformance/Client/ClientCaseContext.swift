@@ -79,13 +79,20 @@ public final class ClientCaseContext: Sendable {
     }
 
     /// Waits until `condition` holds (checked every 20 ms) or `within` has passed;
-    /// returns whether it held. A client that ended early ends the wait too.
+    /// returns whether it held. When every client under test has ended (exited, or
+    /// closed its output), nothing more can happen: the wait ends after a last look.
     @discardableResult
     public func wait(within: Duration, until condition: () -> Bool) async -> Bool {
         let deadline = ContinuousClock.now + within
         while true {
             if condition() { return true }
             if ContinuousClock.now >= deadline || Task.isCancelled { return false }
+            let processes = owned.withLock { $0.processes }
+            if !processes.isEmpty && processes.allSatisfy(\.hasEnded) {
+                // Let the scripted server record what the exit closed.
+                try? await Task.sleep(for: .milliseconds(100))
+                return condition()
+            }
             try? await Task.sleep(for: .milliseconds(20))
         }
     }
@@ -121,6 +128,9 @@ public final class ClientCaseContext: Sendable {
     var launchProblem: String? {
         owned.withLock { $0.processes }.lazy.compactMap(\.launchError).first
     }
+
+    /// Clients that ended before the case stopped them, described.
+    var endedOnTheirOwn: [String] { owned.withLock { $0.processes }.compactMap(\.endedOnItsOwn) }
 
     /// The URL of the case's first endpoint (what the client was given), for reports.
     var endpointURL: String? { owned.withLock { $0.endpoints.first?.url } }

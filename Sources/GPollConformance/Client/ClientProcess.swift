@@ -71,6 +71,9 @@ public final class ClientProcess: Sendable {
         var partialLine: [UInt8] = []
         var standardError: [UInt8] = []
         var outputEnded = false
+        /// When its output ended before the case stopped it (it exited on its own).
+        var endedUnasked: Duration?
+        var termination: String?
         var stopRequested = false
         var stopWaiters: [CheckedContinuation<Void, Never>] = []
         var launchError: String?
@@ -111,6 +114,14 @@ public final class ClientProcess: Sendable {
     public var launchError: String? { state.withLock { $0.launchError } }
     /// Its standard output and error have ended (it exited, or closed them).
     public var hasEnded: Bool { state.withLock { $0.outputEnded } }
+
+    /// `exited at 0.25 s (exited(3))` when it ended before the case stopped it: a client
+    /// under test runs until SIGTERM, so a finding should say so.
+    public var endedOnItsOwn: String? {
+        state.withLock { state in
+            state.endedUnasked.map { "\(label) ended on its own at \(describe($0))" + (state.termination.map { " (\($0))" } ?? "") }
+        }
+    }
 
     private func run(_ command: [String], grace: Duration) async {
         guard let program = command.first else { return }
@@ -156,6 +167,7 @@ public final class ClientProcess: Sendable {
                     }
                 }
             }
+            state.withLock { $0.termination = "\(result.terminationStatus)" }
             transcript.note("the client ended: \(result.terminationStatus)", connection: label)
         } catch {
             state.withLock { $0.launchError = "\(error)" }
@@ -170,6 +182,7 @@ public final class ClientProcess: Sendable {
         let lines: [String] = state.withLock { state in
             guard let bytes else {
                 state.outputEnded = true
+                if !state.stopRequested { state.endedUnasked = at }
                 guard !state.partialLine.isEmpty else { return [] }
                 defer { state.partialLine = [] }
                 return [String(decoding: state.partialLine, as: UTF8.self)]

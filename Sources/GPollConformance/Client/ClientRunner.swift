@@ -170,6 +170,10 @@ public struct ClientConformanceRunner: Sendable {
             result.outcome = .error
             result.reason = "timed out after \(code.limit)"
         }
+        // A client under test runs until SIGTERM: one that stopped early explains the finding.
+        if result.finding != nil, !context.endedOnTheirOwn.isEmpty {
+            result.finding?.actual += "; " + context.endedOnTheirOwn.joined(separator: "; ")
+        }
         if let problem = context.launchProblem {
             result.outcome = .error
             result.finding = nil
