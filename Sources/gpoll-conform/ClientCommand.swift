@@ -114,7 +114,10 @@ extension ClientCommand {
                 print(GPollConform.helpMessage(for: ClientCommand.self))
                 Foundation.exit(0)
             }
-            FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+            // The usage line with the parent's name, as `gpoll-conform client ...`.
+            let text = "Error: \(message(for: error))\nUsage: \(GPollConform.usageString(for: ClientCommand.self))\n"
+                + "  See 'gpoll-conform client --help' for more information.\n"
+            FileHandle.standardError.write(Data(text.utf8))
             Foundation.exit(2)
         }
     }
