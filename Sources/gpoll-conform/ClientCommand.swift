@@ -75,8 +75,7 @@ struct ClientCommand: AsyncParsableCommand {
 
     func run() async throws {
         if list {
-            let listing = CatalogListing(.embeddedClient, selection: CaseSelection())
-            print(listing.text)
+            print(ClientConformanceMain.listing())
             return
         }
         var options = ClientRunOptions(command: command)

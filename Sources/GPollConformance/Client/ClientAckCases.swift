@@ -1,3 +1,4 @@
+import GPollWire
 import GPollCore
 import Synchronization
 

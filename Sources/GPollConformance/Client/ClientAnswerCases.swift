@@ -1,3 +1,4 @@
+import GPollWire
 import Foundation
 import GPollCore
 import Synchronization

@@ -1,3 +1,5 @@
+import GPollSpec
+import GPollWire
 import Foundation
 import GPollCore
 import Synchronization
@@ -27,12 +29,12 @@ public final class ClientCaseContext: Sendable {
     public let clientUsesAck: Bool
     private let command: [String]
     private let grace: Duration
-    private let catalog: CatalogView
-    private let caseLevel: CatalogView.Level
+    private let catalog: Catalog
+    private let caseLevel: Catalog.Level
     private let start: ContinuousClock.Instant
     private let owned = Mutex<(endpoints: [ScriptedEndpoint], processes: [ClientProcess])>(([], []))
 
-    init(caseID: String, caseLevel: CatalogView.Level, catalog: CatalogView, command: [String], clientUsesAck: Bool,
+    init(caseID: String, caseLevel: Catalog.Level, catalog: Catalog, command: [String], clientUsesAck: Bool,
          grace: Duration) {
         let start = ContinuousClock.now
         let transcript = Transcript(start: start)
@@ -112,7 +114,7 @@ public final class ClientCaseContext: Sendable {
     public func pause(_ duration: Duration) async { try? await Task.sleep(for: duration) }
 
     /// The broken expectation, with the requirement's level (a SHOULD is a WARN).
-    public func fail(_ requirement: String, expected: String, actual: String) -> CaseStop {
+    func fail(_ requirement: String, expected: String, actual: String) -> CaseStop {
         let level = catalog.requirement(requirement)?.level ?? caseLevel
         return .broken(Finding(requirement: requirement, level: level, expected: expected, actual: actual))
     }
@@ -170,7 +172,9 @@ func seconds(_ duration: Duration) -> Double {
 func describe(_ duration: Duration) -> String { String(format: "%.3f s", seconds(duration)) }
 
 /// The bytes as lowercase hex, as findings show messages.
-func hex(_ bytes: [UInt8]) -> String { bytes.map { String($0, radix: 16).leftPadded(to: 2) }.joined() }
+func hex(_ bytes: [UInt8]) -> String {
+    bytes.map { $0 < 0x10 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined()
+}
 
 func describeMessages(_ messages: [[UInt8]]) -> String {
     messages.isEmpty ? "no message" : messages.map { "[\(hex($0))]" }.joined(separator: " ")

@@ -1,3 +1,4 @@
+import GPollWire
 import Foundation
 
 /// Every client case this build can run (Spec section 19, `client/NNN`). The

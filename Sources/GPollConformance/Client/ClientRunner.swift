@@ -1,26 +1,8 @@
+import GPollWire
 import Foundation
 import GPollSpec
 import JUnitXML
 import Synchronization
-
-extension CatalogView {
-    /// The client cases of the catalog built into this binary (sections whose side is
-    /// `client`, Spec section 19), for `gpoll-conform client`. ``embedded`` holds the
-    /// server cases; sections and requirements are the same in both.
-    public static let embeddedClient: CatalogView = {
-        let catalog = EmbeddedCatalog.catalog
-        let server = CatalogView(catalog)
-        return CatalogView(
-            spec: server.spec, specVersion: server.specVersion, sections: server.sections, requirements: server.requirements,
-            cases: catalog.cases.filter { catalog.side(ofSection: $0.section) == .client }.map { entry in
-                Case(id: entry.id, title: entry.title, section: String(entry.section),
-                     level: Level(rawValue: entry.level.rawValue) ?? .must, requirements: entry.requirements,
-                     needs: entry.needs.compactMap { CatalogView.Need(rawValue: $0.rawValue) },
-                     unknownNeeds: entry.needs.filter { CatalogView.Need(rawValue: $0.rawValue) == nil }.map(\.rawValue),
-                     description: entry.description, retired: entry.retired)
-            })
-    }()
-}
 
 /// What `gpoll-conform client` was asked to do.
 public struct ClientRunOptions: Sendable {
@@ -41,10 +23,10 @@ public struct ClientRunOptions: Sendable {
 
     public init(command: [String]) { self.command = command }
 
-    func selection(in catalog: CatalogView) throws(UsageError) -> CaseSelection {
+    func selection(in catalog: Catalog) throws(UsageError) -> CaseSelection {
         do {
             let selection = CaseSelection(include: try cases.map(Glob.init), exclude: try excludes.map(Glob.init))
-            if let unmatched = selection.unmatched(in: catalog.activeCases.map(\.id)).first {
+            if let unmatched = selection.unmatched(in: catalog.activeCases(on: .client).map(\.id)).first {
                 throw UsageError("--case \(unmatched) matches no client case")
             }
             return selection
@@ -79,11 +61,11 @@ public struct ClientRunOptions: Sendable {
 
 /// Runs client cases: for each, a scripted endpoint and the client under test.
 public struct ClientConformanceRunner: Sendable {
-    public var catalog: CatalogView
+    public var catalog: Catalog
     public var registry: [ClientConformanceCase]
     public var options: ClientRunOptions
 
-    public init(catalog: CatalogView = .embeddedClient, registry: [ClientConformanceCase] = ClientCaseRegistry.all,
+    public init(catalog: Catalog = EmbeddedCatalog.catalog, registry: [ClientConformanceCase] = ClientCaseRegistry.all,
                 options: ClientRunOptions) {
         self.catalog = catalog
         self.registry = registry
@@ -92,7 +74,7 @@ public struct ClientConformanceRunner: Sendable {
 
     /// Every selected case, in catalog order; `onResult` is called as each ends.
     public func run(_ selection: CaseSelection, onResult: @escaping @Sendable (CaseResult) -> Void = { _ in }) async -> [CaseResult] {
-        let entries = catalog.activeCases.filter { selection.selects($0.id) }
+        let entries = catalog.activeCases(on: .client).filter { selection.selects($0.id) }
         let queue = WorkQueue(count: entries.count)
         var results: [String: CaseResult] = [:]
         await withTaskGroup(of: [CaseResult].self) { group in
@@ -126,15 +108,16 @@ public struct ClientConformanceRunner: Sendable {
         }
     }
 
-    func runOne(_ entry: CatalogView.Case) async -> CaseResult {
+    func runOne(_ entry: Catalog.Case) async -> CaseResult {
         var result = CaseResult(id: entry.id, title: entry.title, section: entry.section, level: entry.level,
                                 requirements: entry.requirements, outcome: .skip)
         guard let code = registry.first(where: { $0.id == entry.id }) else {
             result.reason = "not implemented by this build of gpoll-conform"
             return result
         }
-        if !entry.unknownNeeds.isEmpty {
-            result.reason = "needs \(entry.unknownNeeds.joined(separator: ", ")), unknown to this build"
+        let unknownNeeds = entry.needs.filter { !$0.isKnown }
+        if !unknownNeeds.isEmpty {
+            result.reason = "needs \(unknownNeeds.map { "'\($0)'" }.joined(separator: ", ")), which this gpoll-conform build does not know (a newer Spec?)"
             return result
         }
         if entry.needs.contains(.ack) && !options.ack {
@@ -204,7 +187,17 @@ public struct ClientConformanceRunner: Sendable {
 /// `gpoll-conform client`: validate, run, report; the exit code as in the server
 /// mode (0 nothing failed, 1 a case failed or could not run, 2 bad usage).
 public enum ClientConformanceMain {
-    public static func run(_ options: ClientRunOptions, catalog: CatalogView = .embeddedClient,
+    /// `--list`: one line per client case, as the server mode's list.
+    public static func listing(catalog: Catalog = EmbeddedCatalog.catalog) -> String {
+        catalog.activeCases(on: .client).map { entry in
+            var line = "\(entry.id.padding(toLength: 16, withPad: " ", startingAt: 0)) "
+                + "\(entry.level.rawValue.padding(toLength: 6, withPad: " ", startingAt: 0)) \(entry.title)"
+            if !entry.needs.isEmpty { line += "  [needs \(entry.needs.map(\.rawValue).joined(separator: ", "))]" }
+            return line
+        }.joined(separator: "\n")
+    }
+
+    public static func run(_ options: ClientRunOptions, catalog: Catalog = EmbeddedCatalog.catalog,
                            registry: [ClientConformanceCase] = ClientCaseRegistry.all,
                            output: @escaping @Sendable (String) -> Void = { print($0) },
                            errorOutput: @escaping @Sendable (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }) async -> Int32 {

@@ -1,3 +1,4 @@
+import GPollWire
 import GPollCore
 import NIOCore
 import NIOHTTP1
@@ -151,7 +152,8 @@ public final class ClientWireLog: Sendable {
             value.requests.append(request)
             return request
         }
-        transcript.request(WireRequest(method: method, target: target), connection: "c\(connection)")
+        // A note, not a `>` entry: those are what the tester sent, replayable by --reproduce.
+        transcript.note("request: \(method) \(Transcript.escape(target, limit: 200))", connection: "c\(connection)")
         return request
     }
 
