@@ -25,7 +25,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
-        // Tests only: runs child processes (Foundation's Process crashes with many open descriptors).
+        // Runs child processes: the client under test of gpoll-conform client, and the
+        // tests' programs (Foundation's Process crashes with many open descriptors).
         .package(url: "https://github.com/swiftlang/swift-subprocess.git", from: "1.0.2"),
         .package(url: "https://github.com/apple/swift-system.git", from: "1.5.0"),  // FilePath, for Subprocess
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
@@ -94,6 +95,7 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Subprocess", package: "swift-subprocess"),
             ]
         ),
         .executableTarget(
@@ -183,7 +185,9 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
-            ]
+            ],
+            // Clients/ holds the Python clients the client mode's tests run (read via #filePath).
+            exclude: ["Clients"]
         ),
         .testTarget(
             name: "GPollClientTests",

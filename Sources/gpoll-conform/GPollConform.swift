@@ -48,7 +48,9 @@ struct GPollConform: AsyncParsableCommand {
               gpoll-conform http://127.0.0.1:8080/poll --publish-url http://127.0.0.1:8081/publish \\
                 --case 'delivery/*' --repeat 5 --html report.html --reproduce repro/
             """,
-        version: RunInfo.toolVersion)
+        version: RunInfo.toolVersion,
+        // `gpoll-conform client -- COMMAND ...` checks a client instead (ClientCommand.swift).
+        subcommands: [ClientCommand.self])
 
     @OptionGroup(title: "Target")
     var target: TargetOptions
@@ -170,6 +172,10 @@ struct GPollConform: AsyncParsableCommand {
 
     /// ArgumentParser exits 64 on a usage error; gpoll-conform promises 2.
     static func main() async {
+        // `client` would be read as the optional <poll-url>: dispatch it first.
+        if CommandLine.arguments.dropFirst().first == ClientCommand.configuration.commandName {
+            await ClientCommand.main(subcommandArguments: Array(CommandLine.arguments.dropFirst(2)))
+        }
         do {
             var command = try parseAsRoot(preprocess(Array(CommandLine.arguments.dropFirst())))
             if var asyncCommand = command as? any AsyncParsableCommand {
