@@ -132,23 +132,8 @@ public struct ClientConformanceRunner: Sendable {
         result.seconds = seconds(ContinuousClock.now - start)
         result.outcome = .pass
         switch completion {
-        case .some(nil):
-            break
-        case .some(let error as CaseStop):
-            switch error {
-            case .broken(let finding):
-                result.finding = finding
-                result.outcome = finding.level == .must || options.strict ? .fail : .warn
-            case .couldNotRun(let reason):
-                result.outcome = .error
-                result.reason = reason
-            case .inconclusive(let reason):
-                result.outcome = .skip
-                result.reason = reason
-            }
-        case .some(let error?):
-            result.outcome = .error
-            result.reason = "\(error)"
+        case .some(let error):
+            result.conclude(error, strict: options.strict)
         case .none:
             result.outcome = .error
             result.reason = "timed out after \(code.limit)"

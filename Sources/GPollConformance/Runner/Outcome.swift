@@ -177,3 +177,30 @@ public struct Summary: Sendable, Equatable, Codable {
     /// time in five does not conform.
     public var exitCode: Int32 { failing > 0 ? 1 : 0 }
 }
+
+extension CaseResult {
+    /// The outcome of a case whose body ended with `error` (nil: every check held), in
+    /// either mode: a broken MUST fails (a SHOULD warns, or fails under --strict), a
+    /// case that could not run is an ERROR, an inconclusive one a SKIP with its reason.
+    mutating func conclude(_ error: (any Error)?, strict: Bool) {
+        switch error {
+        case nil:
+            outcome = .pass
+        case let stop as CaseStop:
+            switch stop {
+            case .broken(let found):
+                finding = found
+                outcome = found.level == .must || strict ? .fail : .warn
+            case .couldNotRun(let why):
+                outcome = .error
+                reason = why
+            case .inconclusive(let why):
+                outcome = .skip
+                reason = why
+            }
+        case let other?:
+            outcome = .error
+            reason = "\(other)"
+        }
+    }
+}

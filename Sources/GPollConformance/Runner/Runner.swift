@@ -160,23 +160,8 @@ public struct ConformanceRunner: Sendable {
                                 requirements: entry.requirements, outcome: .pass,
                                 seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
         switch completion {
-        case .finished(nil):
-            break
-        case .finished(let error as CaseStop):
-            switch error {
-            case .broken(let finding):
-                result.finding = finding
-                result.outcome = finding.level == .must || settings.strict ? .fail : .warn
-            case .couldNotRun(let reason):
-                result.outcome = .error
-                result.reason = reason
-            case .inconclusive(let reason):
-                result.outcome = .skip
-                result.reason = reason
-            }
-        case .finished(let error?):
-            result.outcome = .error
-            result.reason = "\(error)"
+        case .finished(let error):
+            result.conclude(error, strict: settings.strict)
         case .timedOut:
             result.outcome = .error
             result.reason = "timed out after \(limit)"
