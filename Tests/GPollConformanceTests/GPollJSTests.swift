@@ -8,6 +8,9 @@ private let repositoryRoot = URL(fileURLWithPath: #filePath)
     .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 /// gpoll.js's Node adapter, which speaks the line protocol of Spec section 19.8.
 private let listenAdapter = repositoryRoot.appendingPathComponent("Clients/js/listen.mjs").path
+private let gpollJS = repositoryRoot.appendingPathComponent("Clients/js/gpoll.js").path
+/// A page that sleeps and wakes, with a stand-in document and window (see the script).
+private let wakeScript = repositoryRoot.appendingPathComponent("Tests/GPollConformanceTests/Clients/gpoll_js_wake.mjs").path
 
 /// gpoll.js (Clients/js) under Node passes the client cases. The cases that wait by
 /// nature (client/009, 013, 014, 015, 016, 023: 20 s to 2 minutes each) are left to
@@ -46,5 +49,14 @@ private let listenAdapter = repositoryRoot.appendingPathComponent("Clients/js/li
         for result in results {
             #expect(result.outcome == .pass, "\(ConsoleReport.line(result, catalog: EmbeddedCatalog.catalog, verbose: true))")
         }
+    }
+
+    /// A poll whose deadline passed while a tab slept is polled again at once on
+    /// `visibilitychange` and `online`, without a backoff; the script asserts it.
+    @Test func gpollJSWakesFromASleepingTab() async throws {
+        guard let node = try await node() else { return }
+        let run = try await Program.run(node, [wakeScript, gpollJS], timeout: .seconds(60), standardError: .combinedWithOutput)
+        #expect(run.status == .exited(0), "\(run.stdout)")
+        #expect(run.stdout.hasSuffix("ok\n"), "\(run.stdout)")
     }
 }
