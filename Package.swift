@@ -186,7 +186,7 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
-            // Clients/ holds the Python clients the client mode's tests run (read via #filePath).
+            // Clients/ holds the Python clients and the gpoll.js wake script the tests run (read via #filePath).
             exclude: ["Clients"]
         ),
         .testTarget(
