@@ -132,6 +132,15 @@ public final class ClientCaseContext: Sendable {
     }
 
     /// Clients that ended before the case stopped them, described.
+    /// The backoff delays the clients under test reported (line protocol `backoff`
+    /// events), in the order printed.
+    var reportedBackoffs: [Duration] {
+        owned.withLock { $0.processes }.flatMap(\.events).compactMap { event -> Duration? in
+            guard case .backoff(let seconds?, _) = event, seconds.isFinite, seconds >= 0 else { return nil }
+            return .milliseconds(Int64((seconds * 1000).rounded()))
+        }
+    }
+
     var endedOnTheirOwn: [String] { owned.withLock { $0.processes }.compactMap(\.endedOnItsOwn) }
 
     /// The URL of the case's first endpoint (what the client was given), for reports.

@@ -27,8 +27,12 @@ func backoffGaps(_ indexes: [Int], context: ClientCaseContext) -> [Duration] {
 
 /// A slow client is not wrong, so only the floor is judged: at least `atLeast` of
 /// the gaps longer than 50 ms, none over 300 s (the largest cap CL-16 allows).
+///
+/// The gaps are those of the case's first failures, so the client's first reported
+/// backoffs are theirs (a later failure may add more reports).
 func checkBackoffGaps(_ gaps: [Duration], atLeast: Int, context: ClientCaseContext, what: String) throws {
-    try judgeBackoff(gaps, atLeast: atLeast, requirement: "CL-16", context: context, what: "before each \(what)")
+    try judgeBackoff(gaps, atLeast: atLeast, requirement: "CL-16", context: context, what: "before each \(what)",
+                     firstReported: true)
     try context.check(gaps.allSatisfy { $0 <= .seconds(300) }, "CL-16", expected: "no gap over 300 s (the cap)",
                       actual: "gaps \(gaps.map(describe).joined(separator: ", "))")
 }
@@ -39,9 +43,30 @@ func checkBackoffGaps(_ gaps: [Duration], atLeast: Int, context: ClientCaseConte
 /// 10 ms (no backoff at all: a correct client draws that with a chance of at most
 /// 0.1^k for k delays); otherwise the case is inconclusive (SKIP, run it again),
 /// never a false failure.
-func judgeBackoff(_ gaps: [Duration], atLeast: Int, requirement: String, context: ClientCaseContext, what: String) throws {
+///
+/// The delays are the gaps the scripted server measured, unless the client reported
+/// its backoffs in the line protocol (`backoff` events): then the delays it says it
+/// drew are judged, as measured gaps include how slowly a loaded machine ran it, and
+/// a client without backoff on a busy machine looks like one with a short backoff.
+/// The measured gaps still bound them: a reported delay the server did not see (a
+/// gap shorter than it by more than 50 ms) fails.
+///
+/// `firstReported`: the measured gaps are those of the client's first backoffs, so the
+/// first reports line up with them even when the client reported more afterwards;
+/// otherwise the reports are used only when there are exactly as many as gaps.
+func judgeBackoff(_ measured: [Duration], atLeast: Int, requirement: String, context: ClientCaseContext, what: String,
+                  firstReported: Bool = false) throws {
+    let all = context.reportedBackoffs
+    let lineUp = firstReported ? all.count >= measured.count : all.count == measured.count
+    let reported = lineUp ? Array(all.prefix(measured.count)) : []
+    let useReported = lineUp && !reported.isEmpty
+    if useReported, let (gap, said) = zip(measured, reported).first(where: { $0.0 + .milliseconds(50) < $0.1 }) {
+        throw context.fail(requirement, expected: "each reported backoff actually waited \(what)",
+                           actual: "a reported delay of \(describe(said)) but the next request came \(describe(gap)) after the answer")
+    }
+    let gaps = useReported ? reported : measured
     guard gaps.filter({ $0 > .milliseconds(50) }).count < atLeast else { return }
-    let shown = gaps.map(describe).joined(separator: ", ")
+    let shown = (useReported ? "reported " : "") + gaps.map(describe).joined(separator: ", ")
     if gaps.allSatisfy({ $0 < .milliseconds(10) }) {
         throw context.fail(requirement, expected: "a jittered backoff delay \(what) (at least \(atLeast) of the \(gaps.count) over 50 ms)",
                            actual: "no backoff: every delay under 10 ms (\(shown))")
