@@ -2440,7 +2440,7 @@ public enum EmbeddedCatalog {
         "CL-16"
       ],
       "needs": [],
-      "description": "The scripted server answers eight consecutive handshakes with 500, 502, 503 (without Retry-After), 500, 500, 500, 500, 500, then normally. Expects a backoff delay before each next handshake (at least half of the gaps longer than 50 ms), the gaps to stay under the cap (300 s) and to grow on average (the mean of the last four above the mean of the first four), and a poll after the success, with the next failure's delay starting small again.",
+      "description": "The scripted server answers consecutive handshakes with 500, 502, 503 (without Retry-After), 500, ... until a delay before the next handshake is over 1.5 s (the largest first delay CL-16 allows is 1 s), or 16 of them, then normally. Expects a backoff delay before each next handshake (at least half of the gaps longer than 50 ms), the gaps under the cap (300 s), reported delays within their bound min(cap, base × 2^(n−1)) with base at most 1 s, the delays to grow (one over 1.5 s: a correct client stays under it for 16 failures with a chance under 1e-9), and a poll after the success, with the next failure's delay starting small again.",
       "retired": false
     },
     {

@@ -176,14 +176,34 @@ enum ClientAnswerCases {
                           actual: describeRequests(requests))
     }
 
-    /// client/013: eight 5xx answers to handshakes: a growing jittered backoff, reset by a success.
+    /// client/013: handshakes answered 5xx until the backoff has shown that it grows
+    /// (or 16 failures), then a success and a poll answered 500: a jittered exponential
+    /// backoff, reset by the success.
+    ///
+    /// Growth is judged so that a correct client cannot fail it by bad luck: CL-16's
+    /// first delay is at most the base (1 s at most), so a delay over 1.5 s is growth.
+    /// The failures go on until one is seen. At the smallest base (0.1 s) and cap (10 s)
+    /// the bounds of the 5th to 16th delays are 1.6, 3.2, 6.4 and then 10 s, so a
+    /// correct client draws all 16 under 1.5 s with a chance under 1e-9; a client whose
+    /// delays do not grow never passes 1.5 s.
     static let serverErrors = ClientConformanceCase("client/013", limit: .seconds(600)) { context in
         let id = freshClientID()
-        let statuses = [500, 502, 503, 500, 500, 500, 500, 500]
+        let statuses = [500, 502, 503]
+        let maxFailures = 16
+        let growth = Duration.milliseconds(1500)
+        let failures = Mutex(0)
         let polls = Mutex(0)
+        let log = context.log
         let endpoint = try await context.serve { request in
             if request.isHandshake {
-                return request.index < statuses.count ? .respond(statuses[request.index]) : .message(handshakeBody(id))
+                let failed = failures.withLock { $0 }
+                // Requests before the success are all handshakes, so request n answers failure n.
+                guard failed == request.index else { return .message(handshakeBody(id)) }
+                let grown = request.index > 0 && judgedDelay(ofFailure: request.index - 1, arrivedAt: request.at,
+                                                             log: log, context: context) > growth
+                if grown || failed == maxFailures { return .message(handshakeBody(id)) }
+                failures.withLock { $0 += 1 }
+                return .respond(statuses[failed % statuses.count])
             }
             let count = polls.withLock { value -> Int in value += 1; return value }
             // One more failure after the success: its delay starts small again.
@@ -192,27 +212,51 @@ enum ClientAnswerCases {
         try await context.launch(endpoint.url)
         await context.wait(within: .seconds(580)) { polls.withLock { $0 } >= 2 }
         let requests = context.requests
-        guard requests.count >= statuses.count + 3 else {
-            throw context.fail("CL-16", expected: "\(statuses.count) failed handshakes, a good one, a poll answered 500, a poll again",
+        let failed = failures.withLock { $0 }
+        guard failed > 0, requests.count >= failed + 3 else {
+            throw context.fail("CL-16", expected: "handshakes answered 5xx, then a good one, a poll answered 500, a poll again",
                                actual: describeRequests(requests))
         }
-        let gaps = backoffGaps(Array(0...statuses.count), context: context)
-        try checkBackoffGaps(gaps, atLeast: statuses.count / 2, context: context, what: "handshake after a 5xx")
-        let firstMean = seconds(gaps.prefix(4).reduce(.zero, +)) / 4
-        let lastMean = seconds(gaps.suffix(4).reduce(.zero, +)) / 4
-        // "Above" by a quarter at least: a constant delay plus scheduling noise is not growth,
-        // while a doubling backoff's last four average several times its first four.
-        try context.check(lastMean > firstMean * 1.25, "CL-16",
-                          expected: "the delays to grow: the mean of the last four above the mean of the first four (by a quarter at least)",
-                          actual: String(format: "%.3f s then %.3f s (gaps %@)", firstMean, lastMean,
-                                         gaps.map(describe).joined(separator: ", ")))
+        let gaps = backoffGaps(Array(0...failed), context: context)
+        try checkBackoffGaps(gaps, atLeast: (failed + 1) / 2, context: context, what: "handshake after a 5xx")
+        let reported = context.reportedBackoffs
+        let judged = reported.count >= gaps.count ? Array(reported.prefix(gaps.count)) : gaps
+        let source = reported.count >= gaps.count ? "reported delays" : "gaps"
+        let shown = judged.map(describe).joined(separator: ", ")
+        // The n-th delay is at most min(cap, base × 2^(n−1)) ≤ 2^(n−1) s; only a reported
+        // delay is exact enough to judge against it (a measured gap includes the machine's stalls).
+        if source == "reported delays",
+           let (n, delay) = judged.enumerated().first(where: { $0.element > .seconds(min(300, 1 << min($0.offset, 20))) + .milliseconds(50) }) {
+            throw context.fail("CL-16", expected: "the delay after failure \(n + 1) at most min(cap, base × 2^\(n)) ≤ \(min(300, 1 << min(n, 20))) s",
+                               actual: "a reported delay of \(describe(delay)) (\(source): \(shown))")
+        }
+        if !judged.contains(where: { $0 > growth }) {
+            guard failed == maxFailures else {
+                throw CaseStop.inconclusive("the failures stopped at \(failed) because a gap passed 1.5 s, but the client's reports say its delays stayed under it (\(source): \(shown)); run the case again")
+            }
+            throw context.fail("CL-16", expected: "the delays to grow: one of \(maxFailures) consecutive delays over 1.5 s (more than the largest first delay, 1 s)",
+                               actual: "every one under 1.5 s (\(source): \(shown))")
+        }
         // After the success the count starts again: the delay is at most base (1 s),
         // judged generously against the longest delay before it.
-        let reset = backoffGaps([statuses.count + 1, statuses.count + 2], context: context).first ?? .zero
-        let longest = gaps.max() ?? .zero
+        let resetGap = backoffGaps([failed + 1, failed + 2], context: context).first ?? .zero
+        let reset = reported.count > gaps.count && resetGap + .milliseconds(50) >= reported[gaps.count] ? reported[gaps.count] : resetGap
+        let longest = judged.max() ?? .zero
         try context.check(reset < .milliseconds(1500) || reset < longest / 4, "CL-16",
                           expected: "after the success, the next failure's delay small again (at most the base, 1 s)",
                           actual: "\(describe(reset)) after the poll's 500 (the longest before: \(describe(longest)))")
+    }
+
+    /// The delay the client waited after failure `n` (from 0), as its report says if it
+    /// reported that failure's backoff, else the gap the scripted server measured.
+    /// A client that reports backoffs but whose report has not been read yet gets zero:
+    /// the case then sends another failure, which costs time but cannot mislead.
+    private static func judgedDelay(ofFailure n: Int, arrivedAt: Duration, log: ClientWireLog, context: ClientCaseContext) -> Duration {
+        guard let answer = log.answer(to: n) else { return .zero }
+        let measured = arrivedAt - answer.at
+        let reported = context.reportedBackoffs
+        if reported.count > n { return min(reported[n], measured + .milliseconds(50)) }
+        return reported.isEmpty ? measured : .zero
     }
 
     /// client/014: a poll's connection lost: at once the first time, a backoff the second.
