@@ -1,4 +1,5 @@
 import Foundation
+import NIOCore
 @testable import GPollConformance
 import Synchronization
 import Testing
@@ -37,8 +38,9 @@ enum CommandLineRun {
     }
 
     /// Starts a fake server with `defects`, runs `body` with it, and stops it.
-    static func withServer<T>(_ defects: Set<FakeDefect>, _ body: (FakeGPollServer) async throws -> T) async throws -> T {
-        let server = FakeGPollServer(defects: defects)
+    static func withServer<T>(_ defects: Set<FakeDefect>, idleExpiry: TimeAmount? = .milliseconds(1500),
+                              _ body: (FakeGPollServer) async throws -> T) async throws -> T {
+        let server = FakeGPollServer(FakeGPollServer.Config(defects: defects, idleExpiry: idleExpiry))
         try await server.start()
         do {
             let value = try await body(server)

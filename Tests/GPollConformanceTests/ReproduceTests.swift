@@ -24,9 +24,12 @@ import Testing
         }
     }
 
-    /// Runs a script against a fresh fake server with `defects`.
+    /// Runs a script against a fresh fake server with `defects`, without idle expiry:
+    /// a script is bash and curl, and on a loaded machine its steps can take longer
+    /// than the fake's 1.5 s E, which would answer the poll 404 (expired) instead of
+    /// showing what the replay is about.
     static func replay(_ script: String, defects: Set<FakeDefect>) async throws -> Program.Finished {
-        try await CommandLineRun.withServer(defects) { server in
+        try await CommandLineRun.withServer(defects, idleExpiry: nil) { server in
             try await Program.run(try bash(), [script], environment: [
                 "SERVER": "127.0.0.1:\(server.port)",
                 "PUBLISH_HEADER_1": "Authorization: Bearer \(server.config.publishToken)",

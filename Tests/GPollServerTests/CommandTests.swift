@@ -127,7 +127,9 @@ struct CommandTests {
         let response = try await pending.get()
         #expect(response.status == .noContent)
         let status = try await server.wait()
-        #expect(ContinuousClock.now - started < .seconds(5))
+        // With T = 0 the 204 itself shows that shutdown answered the poll; the bound only
+        // catches a process that lingers (generous: a loaded machine is slow, not wrong).
+        #expect(ContinuousClock.now - started < .seconds(30))
         #expect(status == .exited(0), "it exited, with status 0")
         await connection.close()
     }

@@ -163,8 +163,12 @@ public final class ClientWireLog: Sendable {
         transcript.note("closing without an answer", connection: "c\(connection)")
     }
 
-    func answered(request: Int, connection: Int, status: Int, headers: [(String, String)], body: [UInt8], truncatedAt: Int? = nil) {
-        let at = now
+    /// `at`: taken before the answer's first byte was written, the earliest the client
+    /// can have had it, so that "not before" judgements (Retry-After, backoff) never
+    /// count the scripted server's own delay against the client (a loaded machine can
+    /// stall between the write and the next instruction).
+    func answered(request: Int, connection: Int, status: Int, headers: [(String, String)], body: [UInt8], truncatedAt: Int? = nil,
+                  at: Duration) {
         state.withLock {
             $0.answers.append(Answer(request: request, status: status, kind: truncatedAt == nil ? .complete : .truncated, at: at))
         }
@@ -328,13 +332,16 @@ private final class ScriptedHandler: ChannelInboundHandler, RemovableChannelHand
             close(context)
         case .respond(let status, let headers, let body):
             waiting -= 1
+            let at = log.now
             _ = write(status: status, headers: headers, body: body, sending: body.count, context: context)
-            log.answered(request: request, connection: connection, status: status, headers: headers, body: body)
+            log.answered(request: request, connection: connection, status: status, headers: headers, body: body, at: at)
             if !keepAlive { close(context) }
         case .truncate(let status, let headers, let body, let sentBytes):
             waiting -= 1
+            let at = log.now
             let written = write(status: status, headers: headers, body: body, sending: sentBytes, context: context)
-            log.answered(request: request, connection: connection, status: status, headers: headers, body: body, truncatedAt: sentBytes)
+            log.answered(request: request, connection: connection, status: status, headers: headers, body: body, truncatedAt: sentBytes,
+                         at: at)
             // Close once the partial answer is on the wire, not before it.
             closing = true
             written.whenComplete { [channel = context.channel] _ in channel.close(promise: nil) }
