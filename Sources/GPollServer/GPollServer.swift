@@ -127,7 +127,7 @@ public final class GPollServer: Service, Sendable {
                 "gpoll.endpoints": "\(router.endpoints.map(\.path).joined(separator: ","))",
             ])
             if let admin {
-                logger.info("admin listener started (publish, stats)", metadata: ["gpoll.address": "\(admin.localAddress.map { "\($0)" } ?? "?")"])
+                logger.info("admin listener started (publish, stats, metrics, health)", metadata: ["gpoll.address": "\(admin.localAddress.map { "\($0)" } ?? "?")"])
             }
         } catch {
             lifecycle.withLock { $0 = .idle }
