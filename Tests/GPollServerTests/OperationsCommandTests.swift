@@ -42,6 +42,18 @@ struct OperationsCommandTests {
         return UInt64(limit.rlim_max)
     }
 
+    @Test("--help lists every setting of the model under its flag, with its help")
+    func helpListsEverySetting() async throws {
+        let (status, output) = try await CommandTests.run(["--help"])
+        #expect(status == .exited(0))
+        let flattened = output.split(whereSeparator: \.isWhitespace).joined(separator: " ")
+        for setting in GPollServerSettings.all {
+            #expect(output.contains(setting.flag + " ") || output.contains(setting.flag + "\n"), "\(setting.flag)")
+            let words = setting.help.split(separator: " ").prefix(6).joined(separator: " ")
+            #expect(flattened.contains(words), "\(setting.name): \(words)")
+        }
+    }
+
     @Test("bad settings from the environment or the file exit 2, naming the setting, before anything listens")
     func badSettingsExit2() async throws {
         let fromEnvironment = try await CommandTests.run(["--port", "0", "--admin-port", "0"], environment: ["GPOLL_POLL_TIMEOUT": "soon"])
