@@ -25,8 +25,9 @@ one() {
     local log; log=$(mktemp)
     local server=(--host 127.0.0.1 --port 0 --admin-port 0 --endpoint /poll --endpoint /poll2
                   --client-buffer "$b" --poll-timeout "$t" --log-level info)
-    # The server's "no expiry" is the absence of --idle-expiry; the tester is told 0.
-    [ "$e" != unset ] && [ "$e" != 0 ] && server+=(--idle-expiry "$e")
+    # E = 0 and "unset" run a server without expiry (--idle-expiry 0: its default is
+    # 2T + 10 s); for "unset" the tester is told nothing and learns E = 0 from the handshake.
+    if [ "$e" = unset ]; then server+=(--idle-expiry 0); else server+=(--idle-expiry "$e"); fi
     "$bin/gpoll-server" "${server[@]}" >"$log" 2>&1 &
     local pid=$!
     for _ in $(seq 100); do grep -q "admin listener started" "$log" && break; sleep 0.1; done

@@ -16,8 +16,9 @@ SERVER_PID=
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 
 start_server() {
+    # As BENCHMARKS.md measured it: no idle expiry and no client limit (both on by default now).
     "$BIN/gpoll-server" --port $PORT --admin-port $ADMIN --client-buffer 100 \
-        --poll-timeout 300 --log-level warning 2>>"$OUT/server.log" &
+        --poll-timeout 300 --idle-expiry 0 --max-clients 0 --log-level warning 2>>"$OUT/server.log" &
     SERVER_PID=$!
     for _ in $(seq 100); do
         if (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null; then return 0; fi

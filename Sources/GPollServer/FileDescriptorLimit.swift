@@ -26,4 +26,41 @@ public enum FileDescriptorLimit {
         }
         return (old, UInt64(limit.rlim_cur))
     }
+
+    /// The soft RLIMIT_NOFILE now: the most descriptors this process may hold.
+    public static func softLimit() -> UInt64? {
+        var limit = rlimit()
+        #if canImport(Glibc)
+        let resource = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)
+        #else
+        let resource = RLIMIT_NOFILE
+        #endif
+        guard getrlimit(resource, &limit) == 0 else { return nil }
+        return UInt64(limit.rlim_cur)
+    }
+
+    /// How many descriptors this process holds (the entries of /proc/self/fd, less
+    /// the one that reads them); nil where there is no /proc.
+    static func openCount() -> Int? {
+        guard let directory = opendir("/proc/self/fd") else { return nil }
+        defer { closedir(directory) }
+        var count = 0
+        while let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { Array($0.prefix(while: { $0 != 0 })) }
+            if name != Array(".".utf8), name != Array("..".utf8) { count += 1 }
+        }
+        return count - 1
+    }
+
+    /// Descriptors kept back from the client limit: listeners, the event loops'
+    /// epoll and eventfd descriptors, standard streams, TLS files, admin connections.
+    public static let reserve: UInt64 = 64
+
+    /// The default client limit per endpoint: every live client may hold a waiting
+    /// poll, which is a connection and so a descriptor. Past the descriptor limit
+    /// accepts fail for everyone; below it a handshake gets 503 and Retry-After.
+    public static func defaultClientLimit(endpoints: Int, softLimit: UInt64) -> Int {
+        let usable = softLimit > reserve ? softLimit - reserve : 1
+        return Int(clamping: max(1, usable / UInt64(max(1, endpoints))))
+    }
 }

@@ -11,6 +11,12 @@ import NIOHTTP1
 /// - `POST /publish/<path without its leading slash>`: for that endpoint
 ///   (`/publish/poll` for `/poll`, `/publish/chat/room` for `/chat/room`).
 /// - `GET /stats`: JSON with each endpoint's counts and statistics.
+/// - `GET /metrics`: the Prometheus text format (when the server has a registry).
+/// - `GET /healthz`: 200 while the process serves; `GET /readyz`: 200 while the
+///   gpoll listener accepts, 503 while starting or shutting down.
+///
+/// With an admin token, a publish without `Authorization: Bearer <token>` gets 401;
+/// the read-only paths need none (they show counts, never ids or messages).
 ///
 /// A publish is answered 204 once ``GPollEndpoint/send(_:)-(ByteBuffer)`` returned,
 /// that is once every client registered before the request has been offered the message.
@@ -20,6 +26,7 @@ public final class GPollAdminHandler: ChannelInboundHandler, RemovableChannelHan
 
     private let router: GPollRouter
     private let maximumMessageBytes: Int
+    private let operations: AdminOperations
     private var request: RequestState = .idle
 
     private enum RequestState {
@@ -27,12 +34,19 @@ public final class GPollAdminHandler: ChannelInboundHandler, RemovableChannelHan
         case publishing(GPollEndpoint, body: ByteBuffer?, keepAlive: ConnectionReuse)
         case tooLarge(keepAlive: ConnectionReuse)
         case stats(keepAlive: ConnectionReuse)
+        case metrics(keepAlive: ConnectionReuse)
+        case health(ready: Bool, keepAlive: ConnectionReuse)
         case reject(GPollResponse, keepAlive: ConnectionReuse)
     }
 
-    public init(router: GPollRouter, maximumMessageBytes: Int) {
+    public convenience init(router: GPollRouter, maximumMessageBytes: Int) {
+        self.init(router: router, maximumMessageBytes: maximumMessageBytes, operations: AdminOperations())
+    }
+
+    init(router: GPollRouter, maximumMessageBytes: Int, operations: AdminOperations) {
         self.router = router
         self.maximumMessageBytes = maximumMessageBytes
+        self.operations = operations
     }
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -61,11 +75,18 @@ public final class GPollAdminHandler: ChannelInboundHandler, RemovableChannelHan
             return .reject(.empty(.uriTooLong), keepAlive: .close)
         }
         let path = GPollRouter.path(of: head.uri)
-        if path == "/stats" {
+        let read: RequestState? = switch path {
+        case "/stats": .stats(keepAlive: keepAlive)
+        case "/metrics": .metrics(keepAlive: keepAlive)
+        case "/healthz": .health(ready: true, keepAlive: keepAlive)
+        case "/readyz": .health(ready: operations.isReady(), keepAlive: keepAlive)
+        default: nil
+        }
+        if let read {
             guard head.method == .GET || head.method == .HEAD else {
                 return .reject(.empty(.methodNotAllowed, extraHeaders: [("Allow", "GET")]), keepAlive: keepAlive)
             }
-            return .stats(keepAlive: keepAlive)
+            return read
         }
         let endpoint: GPollEndpoint?
         if path == "/publish" {
@@ -78,6 +99,9 @@ public final class GPollAdminHandler: ChannelInboundHandler, RemovableChannelHan
         guard let endpoint else { return .reject(.empty(.notFound), keepAlive: keepAlive) }
         guard head.method == .POST else {
             return .reject(.empty(.methodNotAllowed, extraHeaders: [("Allow", "POST")]), keepAlive: keepAlive)
+        }
+        guard operations.authorizes(head.headers) else {
+            return .reject(.empty(.unauthorized, extraHeaders: [("WWW-Authenticate", #"Bearer realm="gpoll-admin""#)]), keepAlive: keepAlive)
         }
         if let length = head.headers.first(name: "content-length").flatMap(Int.init), length > maximumMessageBytes {
             return .tooLarge(keepAlive: keepAlive)
@@ -98,9 +122,25 @@ public final class GPollAdminHandler: ChannelInboundHandler, RemovableChannelHan
             var body = context.channel.allocator.buffer(capacity: 512)
             body.writeBytes(statsJSON())
             context.writeResponse(GPollResponse(status: .ok, contentType: GPollResponse.jsonType, body: body), keepAlive: keepAlive)
+        case .metrics(let keepAlive):
+            guard let text = operations.metricsText() else {
+                return context.writeResponse(.empty(.notFound), keepAlive: keepAlive)
+            }
+            var body = context.channel.allocator.buffer(capacity: text.count)
+            body.writeBytes(text)
+            context.writeResponse(GPollResponse(status: .ok, contentType: AdminOperations.prometheusTextType, body: body), keepAlive: keepAlive)
+        case .health(let ready, let keepAlive):
+            var body = context.channel.allocator.buffer(capacity: 16)
+            body.writeString(ready ? "ok\n" : "not ready\n")
+            context.writeResponse(GPollResponse(status: ready ? .ok : .serviceUnavailable, contentType: "text/plain; charset=utf-8", body: body), keepAlive: keepAlive)
         case .reject(let response, let keepAlive):
             context.writeResponse(response, keepAlive: keepAlive)
         }
+    }
+
+    public func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        operations.connectionMetrics?.error()
+        context.close(promise: nil)
     }
 
     private func statsJSON() -> Data {
@@ -130,6 +170,35 @@ public final class GPollAdminHandler: ChannelInboundHandler, RemovableChannelHan
 
 @available(*, unavailable)
 extension GPollAdminHandler: Sendable {}
+
+/// What the admin listener offers besides publishing and statistics, from its server.
+struct AdminOperations: Sendable {
+    /// A publish must carry `Authorization: Bearer <token>`; nil: no check.
+    var token: String?
+    /// `GET /readyz`: whether the gpoll listener accepts.
+    var isReady: @Sendable () -> Bool = { true }
+    /// `GET /metrics`: the exposition, nil when there is no registry (404).
+    var metricsText: @Sendable () -> [UInt8]? = { nil }
+    var connectionMetrics: ConnectionMetrics?
+
+    static let prometheusTextType = "text/plain; version=0.0.4; charset=utf-8"
+
+    func authorizes(_ headers: HTTPHeaders) -> Bool {
+        guard let token else { return true }
+        let expected = Array("Bearer \(token)".utf8)
+        return headers["authorization"].contains { Self.constantTimeEqual(Array($0.utf8), expected) }
+    }
+
+    /// Compares without stopping at the first difference, so that the time taken
+    /// does not tell an attacker how much of a guess was right.
+    static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        var difference = UInt8(truncatingIfNeeded: a.count ^ b.count)
+        for index in 0..<max(a.count, b.count) {
+            difference |= (index < a.count ? a[index] : 0) ^ (index < b.count ? b[index] : 0)
+        }
+        return difference == 0
+    }
+}
 
 /// The shape of `GET /stats`.
 struct StatsReport: Codable {

@@ -19,6 +19,7 @@ public final class GPollEndpoint: Sendable {
     public let configuration: BroadcasterConfiguration
 
     let logger: Logger
+    let metrics: EndpointMetrics
     /// Runs the expiry timer; any loop will do, the timer only takes the lock and dispatches.
     private let timerLoop: any EventLoop
     private let state: Mutex<EndpointState>
@@ -32,6 +33,7 @@ public final class GPollEndpoint: Sendable {
         configuration: BroadcasterConfiguration = BroadcasterConfiguration(),
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         logger: Logger = Logger(label: "gpoll.endpoint"),
+        metrics: GPollMetrics = .system,
         uuidSource: some UUIDSource = SecureUUIDSource()
     ) throws {
         var problems = configuration.problems
@@ -42,6 +44,7 @@ public final class GPollEndpoint: Sendable {
         var logger = logger
         logger[metadataKey: "gpoll.endpoint"] = "\(path)"
         self.logger = logger
+        self.metrics = EndpointMetrics(path: path, metrics: metrics)
         self.timerLoop = eventLoopGroup.next()
         self.state = Mutex(EndpointState(machine: BroadcasterState(configuration: configuration, uuidSource: uuidSource)))
     }
@@ -92,8 +95,9 @@ public final class GPollEndpoint: Sendable {
             LoopPollRegistries.dispatch(result.deliveries.map(PollCompletion.message), from: self)
         }
         if !result.evicted.isEmpty {
-            logger.info("evicted clients whose buffer was full", metadata: ["gpoll.evicted": "\(result.evicted.count)"])
+            logger.debug("evicted clients whose buffer was full", metadata: ["gpoll.evicted": "\(result.evicted.count)"])
         }
+        metrics.published(result, bytes: message.readableBytes, since: now.nanoseconds)
         return SendSummary(delivered: result.deliveries.count, queued: result.queued, evicted: result.evicted.count)
     }
 
@@ -114,6 +118,7 @@ public final class GPollEndpoint: Sendable {
             (state.machine.register(now: now), state.timerToArm())
         }
         if let arm { scheduleTimer(at: arm) }
+        metrics.handshake(result)
         if case .refused(let reason) = result { logger.debug("handshake refused", metadata: ["gpoll.reason": "\(reason)"]) }
         return result
     }
@@ -143,6 +148,7 @@ public final class GPollEndpoint: Sendable {
             return (result, state.shuttingDown, state.timerToArm())
         }
         if let arm { scheduleTimer(at: arm) }
+        metrics.polled(result, shuttingDown: shuttingDown)
         switch result {
         case .deliver(let message, let sequence): return .deliver(message, sequence: sequence)
         case .notFound(let ended): return .notFound(ended?.wireReason ?? .unknown)
@@ -172,7 +178,9 @@ public final class GPollEndpoint: Sendable {
         }
         if let arm { scheduleTimer(at: arm) }
         switch result {
-        case .deliver(let delivery): LoopPollRegistries.dispatch([.message(delivery)], from: self)
+        case .deliver(let delivery):
+            metrics.delivered(1, bytes: delivery.message.readableBytes)
+            LoopPollRegistries.dispatch([.message(delivery)], from: self)
         case .requeued: logger.debug("undelivered message returned to its queue", metadata: ["gpoll.client": "\(client)"])
         case .clientGone: break
         }
@@ -182,10 +190,13 @@ public final class GPollEndpoint: Sendable {
     /// poll that would wait 204 at once. Messages already queued are still delivered.
     public func beginShutdown() {
         let now = Self.now()
-        let tokens = state.withLock { state in
+        let (tokens, clients) = state.withLock { state in
+            // The clients end with the service; counted once, however often this is called.
+            let clients = state.shuttingDown ? 0 : state.machine.clientCount
             state.shuttingDown = true
-            return state.machine.releaseAllPolls(now: now)
+            return (state.machine.releaseAllPolls(now: now), clients)
         }
+        metrics.shutDown(releasedPolls: tokens.count, clients: clients)
         if !tokens.isEmpty {
             logger.info("released waiting polls for shutdown", metadata: ["gpoll.polls": "\(tokens.count)"])
             LoopPollRegistries.dispatch(tokens.map(PollCompletion.noContent), from: self)
@@ -207,12 +218,13 @@ public final class GPollEndpoint: Sendable {
             return (state.machine.expire(now: now), state.timerToArm())
         }
         if let arm { scheduleTimer(at: arm) }
+        metrics.expired(result)
         if !result.timedOutPolls.isEmpty {
             logger.debug("polls timed out", metadata: ["gpoll.polls": "\(result.timedOutPolls.count)"])
             LoopPollRegistries.dispatch(result.timedOutPolls.map(PollCompletion.noContent), from: self)
         }
         if !result.expiredClients.isEmpty {
-            logger.info("evicted idle clients", metadata: ["gpoll.evicted": "\(result.expiredClients.count)"])
+            logger.debug("evicted idle clients", metadata: ["gpoll.evicted": "\(result.expiredClients.count)"])
         }
     }
 

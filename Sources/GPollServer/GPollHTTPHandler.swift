@@ -198,6 +198,7 @@ public final class GPollHTTPHandler: ChannelInboundHandler, RemovableChannelHand
             poll(endpoint, id: id, acknowledging: ack, keepAlive: keepAlive, context: context)
         case .notFound:
             // Not a canonical id: never one this server issued (NF-10).
+            endpoint.metrics.notFound(.unknown)
             context.writeResponse(.refusal(.notFound, reason: .unknown), keepAlive: keepAlive)
         case .badRequest:
             context.writeResponse(.refusal(.badRequest, reason: .malformed), keepAlive: keepAlive)
@@ -277,6 +278,7 @@ public final class GPollHTTPHandler: ChannelInboundHandler, RemovableChannelHand
         // An I/O error ends the connection; its waiting poll must not take a message.
         // Peers that vanish are routine for long polls, hence debug, not error.
         router.logger.debug("connection error", metadata: ["error": "\(error)", "gpoll.waiting": "\(waiting != nil)"])
+        router.connectionMetrics.error()
         withdrawWaitingPoll()
         context.close(promise: nil)
     }

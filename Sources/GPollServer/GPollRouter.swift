@@ -7,9 +7,11 @@ public final class GPollRouter: Sendable {
     private let byPath: [String: GPollEndpoint]
     /// For connection errors, shared by every connection (a connection holds no logger of its own).
     let logger: Logger
+    /// The gpoll listener's connection figures, shared by every connection like the logger.
+    let connectionMetrics: ConnectionMetrics
 
     /// Fails if two endpoints share a path.
-    public init(_ endpoints: [GPollEndpoint], logger: Logger = Logger(label: "gpoll.http")) throws {
+    public init(_ endpoints: [GPollEndpoint], logger: Logger = Logger(label: "gpoll.http"), metrics: GPollMetrics = .system) throws {
         var byPath: [String: GPollEndpoint] = [:]
         var problems: [String] = []
         for endpoint in endpoints {
@@ -20,6 +22,7 @@ public final class GPollRouter: Sendable {
         self.endpoints = endpoints
         self.byPath = byPath
         self.logger = logger
+        self.connectionMetrics = ConnectionMetrics(listener: "gpoll", metrics: metrics)
     }
 
     public func endpoint(at path: some StringProtocol) -> GPollEndpoint? {

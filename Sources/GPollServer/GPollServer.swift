@@ -22,6 +22,8 @@ public final class GPollServer: Service, Sendable {
     private let tlsContext: NIOSSLContext?
     private let lifecycle = Mutex(Lifecycle.idle)
     private let connections = ConnectionTracker()
+    private let adminConnectionMetrics: ConnectionMetrics
+    private let processMetrics: ProcessMetrics
 
     private enum Lifecycle {
         case idle
@@ -48,7 +50,9 @@ public final class GPollServer: Service, Sendable {
         var problems = configuration.problems
         if endpoints.isEmpty { problems.append("at least one endpoint is needed") }
         guard problems.isEmpty else { throw GPollConfigurationError(problems: problems) }
-        self.router = try GPollRouter(endpoints, logger: logger)
+        self.router = try GPollRouter(endpoints, logger: logger, metrics: configuration.metrics)
+        self.adminConnectionMetrics = ConnectionMetrics(listener: "admin", metrics: configuration.metrics)
+        self.processMetrics = ProcessMetrics(metrics: configuration.metrics)
         self.configuration = configuration
         self.group = eventLoopGroup
         self.logger = logger
@@ -63,6 +67,33 @@ public final class GPollServer: Service, Sendable {
     /// The bound port of the admin listener; nil unless running with one.
     public var adminPort: Int? {
         lifecycle.withLock { if case .running(let listeners) = $0 { listeners.admin?.localAddress?.port } else { nil } }
+    }
+
+    /// Whether the gpoll listener accepts: from the end of ``start()`` until a
+    /// shutdown begins. `GET /readyz` on the admin listener answers by it.
+    public var isReady: Bool {
+        lifecycle.withLock { if case .running = $0 { true } else { false } }
+    }
+
+    /// Brings the sampled metrics up to date (clients, waiting polls, readiness,
+    /// descriptors) and returns the registry's exposition, nil without a registry.
+    /// `GET /metrics` calls it; with another swift-metrics backend call
+    /// ``sampleMetrics()`` as often as that backend reports.
+    func metricsExposition() -> [UInt8]? {
+        guard let registry = configuration.metrics.registry else { return nil }
+        sampleMetrics()
+        var buffer: [UInt8] = []
+        buffer.reserveCapacity(4096)
+        registry.emit(into: &buffer)
+        return buffer
+    }
+
+    /// Sets the gauges that are read rather than kept on every change.
+    public func sampleMetrics() {
+        for endpoint in router.endpoints {
+            endpoint.metrics.sample(clients: endpoint.clientCount, waitingPolls: endpoint.waitingPollCount)
+        }
+        processMetrics.sample(ready: isReady)
     }
 
     /// Binds both listeners. Throws if either cannot be bound (nothing stays bound then).
@@ -96,7 +127,7 @@ public final class GPollServer: Service, Sendable {
                 "gpoll.endpoints": "\(router.endpoints.map(\.path).joined(separator: ","))",
             ])
             if let admin {
-                logger.info("admin listener started (publish, stats)", metadata: ["gpoll.address": "\(admin.localAddress.map { "\($0)" } ?? "?")"])
+                logger.info("admin listener started (publish, stats, metrics, health)", metadata: ["gpoll.address": "\(admin.localAddress.map { "\($0)" } ?? "?")"])
             }
         } catch {
             lifecycle.withLock { $0 = .idle }
@@ -109,6 +140,7 @@ public final class GPollServer: Service, Sendable {
         let router = self.router
         let tlsContext = self.tlsContext
         let connections = self.connections
+        let connectionMetrics = router.connectionMetrics
         return try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 4096)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -131,7 +163,7 @@ public final class GPollServer: Service, Sendable {
                     try pipeline.configureHTTPServerPipeline(withPipeliningAssistance: false, withErrorHandling: false)
                     try pipeline.addHandler(GPollProtocolErrorHandler())
                     try pipeline.addHandler(GPollHTTPHandler(router: router))
-                    connections.track(channel)
+                    connections.track(channel, metrics: connectionMetrics)
                 }
             }
             .bind(host: configuration.host, port: configuration.port)
@@ -141,6 +173,13 @@ public final class GPollServer: Service, Sendable {
     private func bindAdmin(_ settings: GPollServerConfiguration.AdminListener, quiescing: ServerQuiescingHelper) async throws -> any Channel {
         let router = self.router
         let connections = self.connections
+        let connectionMetrics = adminConnectionMetrics
+        let operations = AdminOperations(
+            token: settings.token,
+            isReady: { [weak self] in self?.isReady ?? false },
+            metricsText: { [weak self] in self?.metricsExposition() },
+            connectionMetrics: connectionMetrics
+        )
         return try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -155,8 +194,8 @@ public final class GPollServer: Service, Sendable {
                     let pipeline = channel.pipeline.syncOperations
                     try pipeline.configureHTTPServerPipeline(withPipeliningAssistance: true, withErrorHandling: false)
                     try pipeline.addHandler(GPollProtocolErrorHandler())
-                    try pipeline.addHandler(GPollAdminHandler(router: router, maximumMessageBytes: settings.maximumMessageBytes))
-                    connections.track(channel)
+                    try pipeline.addHandler(GPollAdminHandler(router: router, maximumMessageBytes: settings.maximumMessageBytes, operations: operations))
+                    connections.track(channel, metrics: connectionMetrics)
                 }
             }
             .bind(host: settings.host, port: settings.port)
@@ -183,15 +222,8 @@ public final class GPollServer: Service, Sendable {
         guard let listeners else { return }
         logger.info("graceful shutdown started")
         let loop = group.next()
-        var drained: [EventLoopFuture<Void>] = []
         let gpollDone = loop.makePromise(of: Void.self)
         listeners.gpollQuiescing.initiateShutdown(promise: gpollDone)
-        drained.append(gpollDone.futureResult)
-        if let adminQuiescing = listeners.adminQuiescing {
-            let adminDone = loop.makePromise(of: Void.self)
-            adminQuiescing.initiateShutdown(promise: adminDone)
-            drained.append(adminDone.futureResult)
-        }
         // Quiescing closes idle connections and those whose response ends; a
         // waiting poll's response is the 204 that beginShutdown sends now.
         for endpoint in router.endpoints { endpoint.beginShutdown() }
@@ -202,7 +234,14 @@ public final class GPollServer: Service, Sendable {
             let open = connections.closeAll()
             logger.warning("grace period over, closed remaining connections", metadata: ["gpoll.connections": "\(open)"])
         }
-        try? await EventLoopFuture.andAllComplete(drained, on: loop).get()
+        // The admin listener stays open while the gpoll listener drains, so that a
+        // load balancer reads /readyz as 503 (and a scrape the last counts) meanwhile.
+        try? await gpollDone.futureResult.get()
+        if let adminQuiescing = listeners.adminQuiescing {
+            let adminDone = loop.makePromise(of: Void.self)
+            adminQuiescing.initiateShutdown(promise: adminDone)
+            try? await adminDone.futureResult.get()
+        }
         deadline.cancel()
         lifecycle.withLock { $0 = .stopped }
         logger.info("stopped")
@@ -214,11 +253,13 @@ public final class GPollServer: Service, Sendable {
 final class ConnectionTracker: Sendable {
     private let channels = Mutex<[ObjectIdentifier: any Channel]>([:])
 
-    func track(_ channel: any Channel) {
+    func track(_ channel: any Channel, metrics: ConnectionMetrics) {
         let id = ObjectIdentifier(channel)
         channels.withLock { $0[id] = channel }
+        metrics.opened()
         channel.closeFuture.whenComplete { [self] _ in
             _ = self.channels.withLock { $0.removeValue(forKey: id) }
+            metrics.closed()
         }
     }
 

@@ -1,5 +1,13 @@
 import NIOSSL
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Where and how ``GPollServer`` listens.
 public struct GPollServerConfiguration: Sendable {
     /// The gpoll listener, open to clients.
@@ -12,6 +20,10 @@ public struct GPollServerConfiguration: Sendable {
     public var admin: AdminListener?
     /// How long a graceful shutdown waits for responses in flight before it closes every connection.
     public var shutdownGracePeriod: Duration
+    /// Where the server's own metrics go (connections, readiness, descriptors), and
+    /// the registry the admin listener's `GET /metrics` shows. Give the endpoints
+    /// the same value, so that their metrics are in that registry too.
+    public var metrics: GPollMetrics
 
     public struct TLSFiles: Sendable, Hashable {
         public var certificateChainPath: String
@@ -27,10 +39,33 @@ public struct GPollServerConfiguration: Sendable {
         public var port: Int
         /// Larger publish bodies get 413.
         public var maximumMessageBytes: Int
-        public init(host: String = "127.0.0.1", port: Int = 8081, maximumMessageBytes: Int = 1 << 20) {
+        /// When set, a publish must carry `Authorization: Bearer <token>` (else 401).
+        /// Required when ``host`` is not a loopback address.
+        public var token: String?
+        public init(host: String = "127.0.0.1", port: Int = 8081, maximumMessageBytes: Int = 1 << 20, token: String? = nil) {
             self.host = host
             self.port = port
             self.maximumMessageBytes = maximumMessageBytes
+            self.token = token
+        }
+
+        /// Whether only this machine can reach the listener: `localhost`, 127.0.0.0/8 or ::1.
+        public var isLoopback: Bool { Self.isLoopback(host) }
+
+        public static func isLoopback(_ host: String) -> Bool {
+            if host == "localhost" { return true }
+            var v4 = in_addr()
+            if inet_pton(AF_INET, host, &v4) == 1 {
+                return withUnsafeBytes(of: &v4) { $0[0] } == 127
+            }
+            var v6 = in6_addr()
+            if inet_pton(AF_INET6, host, &v6) == 1 {
+                let bytes = withUnsafeBytes(of: &v6) { Array($0) }
+                let loopback: [UInt8] = Array(repeating: 0, count: 15) + [1]
+                let mappedV4Loopback = bytes[0..<10].allSatisfy { $0 == 0 } && bytes[10] == 0xff && bytes[11] == 0xff && bytes[12] == 127
+                return bytes == loopback || mappedV4Loopback
+            }
+            return false
         }
     }
 
@@ -39,13 +74,15 @@ public struct GPollServerConfiguration: Sendable {
         port: Int = 8080,
         tls: TLSFiles? = nil,
         admin: AdminListener? = AdminListener(),
-        shutdownGracePeriod: Duration = .seconds(5)
+        shutdownGracePeriod: Duration = .seconds(5),
+        metrics: GPollMetrics = .system
     ) {
         self.host = host
         self.port = port
         self.tls = tls
         self.admin = admin
         self.shutdownGracePeriod = shutdownGracePeriod
+        self.metrics = metrics
     }
 
     /// Every reason these settings cannot run.
@@ -55,6 +92,10 @@ public struct GPollServerConfiguration: Sendable {
         if let admin {
             if !(0...65535).contains(admin.port) { problems.append("admin port \(admin.port) is not between 0 and 65535") }
             if admin.maximumMessageBytes < 0 { problems.append("the maximum message size must not be negative") }
+            if admin.token == "" { problems.append("the admin token must not be empty") }
+            if admin.token == nil, !admin.isLoopback {
+                problems.append("the admin listener on '\(admin.host)' is not a loopback address, so anyone who reaches it could publish: give it an admin token")
+            }
         }
         if shutdownGracePeriod < .zero { problems.append("the shutdown grace period must not be negative") }
         return problems

@@ -1,11 +1,25 @@
 import ArgumentParser
+import Configuration
 import GPollCore
 import GPollServer
 import Logging
+import Metrics
+import Prometheus
 import ServiceLifecycle
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// The command line: ArgumentParser for `--help` and for the flags' types; what the
+/// flags say then goes, ahead of the environment and the settings file, through
+/// ``GPollServerSettings``, the one model of the settings.
 @main
 struct GPollServerCommand: AsyncParsableCommand {
+    typealias Settings = GPollServerSettings
+
     static let configuration = CommandConfiguration(
         commandName: "gpoll-server",
         abstract: "The gpoll/1.1 reference server: HTTP long-poll broadcast on SwiftNIO.",
@@ -15,11 +29,13 @@ struct GPollServerCommand: AsyncParsableCommand {
 
             PUBLISHING happens only on a separate admin listener (--admin-host/--admin-port, \
             loopback by default), so publishing is never open to the world unless you bind \
-            the admin listener to a public address yourself:
+            the admin listener to a public address yourself, which needs --admin-token:
               POST /publish            the raw body is one message for the first --endpoint
               POST /publish/<path>     for the endpoint at /<path> (e.g. /publish/chat/room
                                        for --endpoint /chat/room)
               GET  /stats              clients, waiting polls and counters (JSON)
+              GET  /metrics            the same and more in Prometheus' text format
+              GET  /healthz, /readyz   200 while alive; 200 while accepting (503 in shutdown)
             A publish is answered 204 once every client registered before it was offered the \
             message. The gpoll listener never publishes.
 
@@ -30,133 +46,177 @@ struct GPollServerCommand: AsyncParsableCommand {
             messages up to n and gets the next one, re-sent if its answer was lost. 404 and 400 \
             answers carry GPoll-Reason: unknown, evicted, expired or malformed.
 
-            SIGTERM or SIGINT shut down gracefully: stop accepting, answer waiting polls 204, \
-            finish responses in flight, exit 0 within 5 seconds.
+            SETTINGS: every option is also an environment variable and a key of the JSON \
+            settings file (--config): --poll-timeout is GPOLL_POLL_TIMEOUT and "poll-timeout". \
+            A flag beats the environment, which beats the file. A bad value exits 2 before \
+            anything listens.
+
+            SIGTERM or SIGINT shut down gracefully: /readyz turns 503, stop accepting, answer \
+            waiting polls 204, finish responses in flight, exit 0 within --shutdown-grace seconds.
             """
     )
 
-    @Option(help: ArgumentHelp("Address of the gpoll listener.", valueName: "address"))
-    var host = "127.0.0.1"
+    static func help(_ setting: GPollServerSettings.Setting, _ value: String) -> ArgumentHelp {
+        ArgumentHelp(setting.help, valueName: value)
+    }
 
-    @Option(help: ArgumentHelp("Port of the gpoll listener (0 picks a free port).", valueName: "port"))
-    var port = 8080
+    @Option(name: .customLong(Settings.config.name), help: help(Settings.config, "file"))
+    var config: String?
 
-    @Option(name: .customLong("endpoint"), help: ArgumentHelp("An endpoint path, each with its own clients; repeat for more. (default: /poll)", valueName: "path"))
+    @Option(name: .customLong(Settings.host.name), help: help(Settings.host, "address"))
+    var host: String?
+
+    @Option(name: .customLong(Settings.port.name), help: help(Settings.port, "port"))
+    var port: Int?
+
+    @Option(name: .customLong(Settings.endpoint.name), help: help(Settings.endpoint, "path"))
     var endpoints: [String] = []
 
-    @Option(help: ArgumentHelp("B: messages a client may hold undelivered; one more evicts it.", valueName: "n"))
-    var clientBuffer = 100
+    @Option(name: .customLong(Settings.clientBuffer.name), help: help(Settings.clientBuffer, "n"))
+    var clientBuffer: Int?
 
-    @Option(help: ArgumentHelp("Clients per routine id (the number before '$' in an id).", valueName: "n"))
-    var routineMaxClients = 1000
+    @Option(name: .customLong(Settings.routineMaxClients.name), help: help(Settings.routineMaxClients, "n"))
+    var routineMaxClients: Int?
 
-    @Option(help: ArgumentHelp("T: a poll with nothing to deliver ends with 204 after this many seconds; 0 holds it for ever.", valueName: "seconds"))
-    var pollTimeout: Double = 30
+    @Option(name: .customLong(Settings.pollTimeout.name), help: help(Settings.pollTimeout, "seconds"))
+    var pollTimeout: Double?
 
-    @Option(help: ArgumentHelp("E: evict a client with no poll in flight for this many seconds. (default: never)", valueName: "seconds"))
+    @Option(name: .customLong(Settings.idleExpiry.name), help: help(Settings.idleExpiry, "seconds"))
     var idleExpiry: Double?
 
-    @Option(help: ArgumentHelp("Refuse handshakes with 503 and Retry-After at this many clients per endpoint. (default: no limit)", valueName: "n"))
+    @Option(name: .customLong(Settings.maxClients.name), help: help(Settings.maxClients, "n"))
     var maxClients: Int?
 
-    @Option(help: ArgumentHelp("PEM certificate chain: serve the gpoll listener over TLS (needs --tls-key).", valueName: "pem"))
+    @Option(name: .customLong(Settings.tlsCert.name), help: help(Settings.tlsCert, "pem"))
     var tlsCert: String?
 
-    @Option(help: ArgumentHelp("PEM private key for --tls-cert.", valueName: "pem"))
+    @Option(name: .customLong(Settings.tlsKey.name), help: help(Settings.tlsKey, "pem"))
     var tlsKey: String?
 
-    @Option(help: ArgumentHelp("Address of the admin (publish and stats) listener. Keep it private: anyone who reaches it can publish.", valueName: "address"))
-    var adminHost = "127.0.0.1"
+    @Option(name: .customLong(Settings.adminHost.name), help: help(Settings.adminHost, "address"))
+    var adminHost: String?
 
-    @Option(help: ArgumentHelp("Port of the admin listener (0 picks a free port).", valueName: "port"))
-    var adminPort = 8081
+    @Option(name: .customLong(Settings.adminPort.name), help: help(Settings.adminPort, "port"))
+    var adminPort: Int?
 
-    @Flag(help: "Run without the admin listener (nothing can publish over HTTP).")
+    @Option(name: .customLong(Settings.adminToken.name), help: help(Settings.adminToken, "token"))
+    var adminToken: String?
+
+    @Flag(name: .customLong(Settings.noAdmin.name), help: ArgumentHelp(Settings.noAdmin.help))
     var noAdmin = false
 
-    @Option(help: ArgumentHelp("Publish bodies larger than this get 413.", valueName: "bytes"))
-    var maxMessageBytes = 1 << 20
+    @Option(name: .customLong(Settings.maxMessageBytes.name), help: help(Settings.maxMessageBytes, "bytes"))
+    var maxMessageBytes: Int?
 
-    @Flag(help: "Do not offer acknowledged delivery (the 'ack' extension): no GPoll-Sequence header, 'ack=n' ignored.")
+    @Flag(name: .customLong(Settings.noAck.name), help: ArgumentHelp(Settings.noAck.help))
     var noAck = false
 
-    @Flag(help: "Answer handshakes with the gpoll/1 object {\"client-id\":\"...\"} alone, advertising no version, T, B, E or extensions.")
+    @Flag(name: .customLong(Settings.noAdvertise.name), help: ArgumentHelp(Settings.noAdvertise.help))
     var noAdvertise = false
 
-    @Option(help: ArgumentHelp("trace, debug, info, notice, warning, error or critical.", valueName: "level"))
-    var logLevel: String = "info"
+    @Option(name: .customLong(Settings.shutdownGrace.name), help: help(Settings.shutdownGrace, "seconds"))
+    var shutdownGrace: Double?
 
-    /// The endpoint paths to serve.
-    var endpointPaths: [String] { endpoints.isEmpty ? ["/poll"] : endpoints }
+    @Option(name: .customLong(Settings.logLevel.name), help: help(Settings.logLevel, "level"))
+    var logLevel: String?
 
-    var broadcasterConfiguration: BroadcasterConfiguration {
-        BroadcasterConfiguration(
-            clientBufferCapacity: clientBuffer,
-            routineMaxClients: routineMaxClients,
-            pollTimeout: pollTimeout == 0 ? nil : Self.duration(seconds: pollTimeout),
-            idleExpiry: idleExpiry.map { Self.duration(seconds: $0) },
-            maxClients: maxClients,
-            offersAcknowledgedDelivery: !noAck,
-            advertisesSettings: !noAdvertise
-        )
+    @Option(name: .customLong(Settings.logFormat.name), help: help(Settings.logFormat, "format"))
+    var logFormat: String?
+
+    /// What the command line gave, by setting; absent flags leave the environment and the file their say.
+    var flags: [Settings.Setting: ConfigValue] {
+        var flags: [Settings.Setting: ConfigValue] = [:]
+        func put(_ setting: Settings.Setting, _ content: ConfigContent?, secret: Bool = false) {
+            if let content { flags[setting] = ConfigValue(content, isSecret: secret) }
+        }
+        put(Settings.config, config.map { .string($0) })
+        put(Settings.host, host.map { .string($0) })
+        put(Settings.port, port.map { .int($0) })
+        put(Settings.endpoint, endpoints.isEmpty ? nil : .stringArray(endpoints))
+        put(Settings.clientBuffer, clientBuffer.map { .int($0) })
+        put(Settings.routineMaxClients, routineMaxClients.map { .int($0) })
+        put(Settings.pollTimeout, pollTimeout.map { .double($0) })
+        put(Settings.idleExpiry, idleExpiry.map { .double($0) })
+        put(Settings.maxClients, maxClients.map { .int($0) })
+        put(Settings.tlsCert, tlsCert.map { .string($0) })
+        put(Settings.tlsKey, tlsKey.map { .string($0) })
+        put(Settings.adminHost, adminHost.map { .string($0) })
+        put(Settings.adminPort, adminPort.map { .int($0) })
+        put(Settings.adminToken, adminToken.map { .string($0) }, secret: true)
+        put(Settings.noAdmin, noAdmin ? .bool(true) : nil)
+        put(Settings.maxMessageBytes, maxMessageBytes.map { .int($0) })
+        put(Settings.noAck, noAck ? .bool(true) : nil)
+        put(Settings.noAdvertise, noAdvertise ? .bool(true) : nil)
+        put(Settings.shutdownGrace, shutdownGrace.map { .double($0) })
+        put(Settings.logLevel, logLevel.map { .string($0) })
+        put(Settings.logFormat, logFormat.map { .string($0) })
+        return flags
     }
 
-    var serverConfiguration: GPollServerConfiguration {
-        GPollServerConfiguration(
-            host: host,
-            port: port,
-            tls: tlsCert.flatMap { cert in tlsKey.map { .init(certificateChainPath: cert, privateKeyPath: $0) } },
-            admin: noAdmin ? nil : .init(host: adminHost, port: adminPort, maximumMessageBytes: maxMessageBytes)
-        )
+    /// Usage errors (ArgumentParser's and the settings') exit 2, like every bad value.
+    static func main() async {
+        do {
+            let command = try parse()
+            try await command.run()
+        } catch {
+            let code = exitCode(for: error)
+            if code == .validationFailure {
+                standardError(fullMessage(for: error))
+                exit(withError: ExitCode(2))
+            }
+            exit(withError: error)
+        }
     }
 
-    static func duration(seconds: Double) -> Duration {
-        .nanoseconds(Int64((seconds * 1e9).rounded()))
-    }
-
-    mutating func validate() throws {
-        var problems: [String] = []
-        if Logger.Level(rawValue: logLevel) == nil {
-            problems.append("--log-level must be one of trace, debug, info, notice, warning, error, critical (got '\(logLevel)')")
-        }
-        if !pollTimeout.isFinite || pollTimeout < 0 { problems.append("--poll-timeout must be 0 (for ever) or a positive number of seconds") }
-        if let idleExpiry, !idleExpiry.isFinite || idleExpiry <= 0 { problems.append("--idle-expiry must be a positive number of seconds") }
-        if (tlsCert == nil) != (tlsKey == nil) { problems.append("--tls-cert and --tls-key go together: give both or neither") }
-        var seen = Set<String>()
-        for path in endpointPaths {
-            if let problem = GPollEndpoint.pathProblem(path) { problems.append(problem) }
-            if !seen.insert(path).inserted { problems.append("--endpoint '\(path)' is given twice") }
-        }
-        let timesValid = pollTimeout.isFinite && pollTimeout >= 0 && (idleExpiry.map { $0.isFinite && $0 > 0 } ?? true)
-        if timesValid { problems += broadcasterConfiguration.problems.map { "settings: \($0)" } }
-        problems += serverConfiguration.problems
-        if maxMessageBytes < 0 { problems.append("--max-message-bytes must not be negative") }
-        guard problems.isEmpty else {
-            throw ValidationError(problems.joined(separator: "\n"))
-        }
+    static func standardError(_ text: String) {
+        JSONLogHandler.writeToStandardError(text.hasSuffix("\n") ? text : text + "\n")
     }
 
     func run() async throws {
-        let level = Logger.Level(rawValue: logLevel) ?? .info
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
+        // The client limit's default comes from the open-file limit, so raise it first.
+        let raised = FileDescriptorLimit.raiseToHardLimit()
+        let settings: GPollServerSettings
+        do {
+            let (reader, file) = try await Settings.reader(flags: flags)
+            settings = try await Settings.read(reader, file: file, fileDescriptorLimit: raised?.new ?? FileDescriptorLimit.softLimit())
+        } catch {
+            throw ValidationError(error.description)
         }
+
+        let level = settings.logLevel
+        let format = settings.logFormat
+        LoggingSystem.bootstrap { label in
+            switch format {
+            case .json:
+                var handler = JSONLogHandler(label: label)
+                handler.logLevel = level
+                return handler
+            case .text:
+                var handler = StreamLogHandler.standardError(label: label)
+                handler.logLevel = level
+                return handler
+            }
+        }
+        // The process-wide metrics go to one Prometheus registry, which /metrics shows.
+        MetricsSystem.bootstrap(GPollMetrics.prometheusFactory(registry: PrometheusCollectorRegistry()))
+        let metrics = GPollMetrics.system
         let logger = Logger(label: "gpoll-server")
 
-        if let (old, new) = FileDescriptorLimit.raiseToHardLimit() {
-            logger.info("file descriptor limit", metadata: ["gpoll.soft_limit_was": "\(old)", "gpoll.soft_limit": "\(new)"])
+        if let raised {
+            logger.info("file descriptor limit", metadata: ["gpoll.soft_limit_was": "\(raised.old)", "gpoll.soft_limit": "\(raised.new)"])
         } else {
             logger.warning("could not raise the file descriptor limit")
         }
+        logger.info("gpoll-server starting", metadata: settings.summary)
 
+        var configuration = settings.server
+        configuration.metrics = metrics
         let server: GPollServer
         do {
-            let endpoints = try endpointPaths.map {
-                try GPollEndpoint(path: $0, configuration: broadcasterConfiguration, logger: Logger(label: "gpoll.endpoint"))
+            let endpoints = try settings.endpointPaths.map {
+                try GPollEndpoint(path: $0, configuration: settings.broadcaster, logger: Logger(label: "gpoll.endpoint"), metrics: metrics)
             }
-            server = try GPollServer(configuration: serverConfiguration, endpoints: endpoints, logger: logger)
+            server = try GPollServer(configuration: configuration, endpoints: endpoints, logger: logger)
         } catch let error as GPollConfigurationError {
             throw ValidationError(error.problems.joined(separator: "\n"))
         }

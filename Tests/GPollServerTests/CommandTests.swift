@@ -32,25 +32,28 @@ struct CommandTests {
     }
 
     /// Runs `gpoll-server` to its end: how it ended and its standard output and error, interleaved.
-    static func run(_ arguments: [String]) async throws -> (status: TerminationStatus, output: String) {
+    static func run(_ arguments: [String], environment: [String: String] = [:]) async throws -> (status: TerminationStatus, output: String) {
         let binary = try #require(binary, "build gpoll-server first (swift build builds it with the tests)")
-        let run = try await Program.run(binary.path, arguments, timeout: .seconds(60), standardError: .combinedWithOutput)
+        let run = try await Program.run(binary.path, arguments, environment: environment, timeout: .seconds(60), standardError: .combinedWithOutput)
         return (run.status, run.timedOut ? run.stdout + "\n(killed: still running after 60 s)" : run.stdout)
     }
 
-    @Test("bad arguments exit non-zero with a clear message", arguments: [
+    @Test("bad arguments exit 2 with a clear message", arguments: [
         (["--endpoint", "poll"], "must start with '/'"),
         (["--endpoint", "/a", "--endpoint", "/a"], "given twice"),
         (["--client-buffer", "0"], "client buffer"),
         (["--poll-timeout", "-1"], "--poll-timeout"),
-        (["--tls-cert", "/nonexistent.pem"], "--tls-cert and --tls-key"),
+        (["--tls-cert", "/nonexistent.pem"], "tls-cert and tls-key go together"),
         (["--tls-cert", "/nonexistent/c.pem", "--tls-key", "/nonexistent/k.pem", "--port", "0", "--admin-port", "0"], "cannot read the TLS certificate"),
         (["--log-level", "loud"], "--log-level"),
-        (["--max-clients", "0"], "client limit"),
+        (["--max-clients", "-1"], "--max-clients"),
+        (["--port", "eighty"], "--port"),
+        (["--no-such-option"], "no-such-option"),
+        (["--admin-host", "0.0.0.0"], "--admin-token"),
     ])
     func badArguments(arguments: [String], expected: String) async throws {
         let (status, output) = try await Self.run(arguments)
-        #expect(status != .exited(0))
+        #expect(status == .exited(2), "\(output)")
         #expect(output.contains(expected), "\(output)")
         #expect(!output.contains("Fatal error"))
     }
