@@ -12,6 +12,10 @@ public struct GPollServerConfiguration: Sendable {
     public var admin: AdminListener?
     /// How long a graceful shutdown waits for responses in flight before it closes every connection.
     public var shutdownGracePeriod: Duration
+    /// Which web origins may read the gpoll listener's answers (CORS); nil: no CORS headers at all.
+    public var cors: CORSPolicy?
+    /// The demo chat on the gpoll listener (`/`, `/gpoll.js`, `POST /demo/publish`); nil: off.
+    public var demo: Demo?
 
     public struct TLSFiles: Sendable, Hashable {
         public var certificateChainPath: String
@@ -34,18 +38,40 @@ public struct GPollServerConfiguration: Sendable {
         }
     }
 
+    /// The demo: a chat page at `/` that polls the first endpoint, gpoll.js at
+    /// `/gpoll.js`, and `POST /demo/publish`, a publish route open to anyone who
+    /// reaches the gpoll listener, so bounded in message size and in rate (one
+    /// bucket for all its callers: the demo is for trying gpoll, not for a real chat).
+    public struct Demo: Sendable, Hashable {
+        /// Larger demo publishes get 413.
+        public var maximumMessageBytes: Int
+        /// Demo publishes accepted at once before the rate applies (429 with `Retry-After` beyond).
+        public var publishBurst: Int
+        /// Demo publishes accepted per second on average.
+        public var publishesPerSecond: Double
+        public init(maximumMessageBytes: Int = 1024, publishBurst: Int = 10, publishesPerSecond: Double = 2) {
+            self.maximumMessageBytes = maximumMessageBytes
+            self.publishBurst = publishBurst
+            self.publishesPerSecond = publishesPerSecond
+        }
+    }
+
     public init(
         host: String = "127.0.0.1",
         port: Int = 8080,
         tls: TLSFiles? = nil,
         admin: AdminListener? = AdminListener(),
-        shutdownGracePeriod: Duration = .seconds(5)
+        shutdownGracePeriod: Duration = .seconds(5),
+        cors: CORSPolicy? = nil,
+        demo: Demo? = nil
     ) {
         self.host = host
         self.port = port
         self.tls = tls
         self.admin = admin
         self.shutdownGracePeriod = shutdownGracePeriod
+        self.cors = cors
+        self.demo = demo
     }
 
     /// Every reason these settings cannot run.
@@ -55,6 +81,13 @@ public struct GPollServerConfiguration: Sendable {
         if let admin {
             if !(0...65535).contains(admin.port) { problems.append("admin port \(admin.port) is not between 0 and 65535") }
             if admin.maximumMessageBytes < 0 { problems.append("the maximum message size must not be negative") }
+        }
+        if let demo {
+            if demo.maximumMessageBytes < 0 { problems.append("the demo's maximum message size must not be negative") }
+            if demo.publishBurst < 1 { problems.append("the demo's publish burst must be 1 or more") }
+            if !(demo.publishesPerSecond.isFinite && demo.publishesPerSecond > 0) {
+                problems.append("the demo's publish rate must be a positive number per second")
+            }
         }
         if shutdownGracePeriod < .zero { problems.append("the shutdown grace period must not be negative") }
         return problems

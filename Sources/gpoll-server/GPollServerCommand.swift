@@ -30,6 +30,14 @@ struct GPollServerCommand: AsyncParsableCommand {
             messages up to n and gets the next one, re-sent if its answer was lost. 404 and 400 \
             answers carry GPoll-Reason: unknown, evicted, expired or malformed.
 
+            BROWSERS: --cors-origin ORIGIN (repeatable, or '*') lets pages of those origins read \
+            the gpoll listener's answers (Access-Control-Allow-Origin, Vary: Origin, and \
+            GPoll-Sequence, GPoll-Reason, Retry-After exposed); preflights are answered 204. \
+            Without it no CORS header is sent. --demo serves a chat page at / and gpoll.js at \
+            /gpoll.js on the gpoll listener, polling the first --endpoint, with a demo-only \
+            POST /demo/publish there (1 KiB messages at most, 10 at once then 2 a second, \
+            413 and 429 beyond); without --demo the gpoll listener never publishes.
+
             SIGTERM or SIGINT shut down gracefully: stop accepting, answer waiting polls 204, \
             finish responses in flight, exit 0 within 5 seconds.
             """
@@ -83,6 +91,14 @@ struct GPollServerCommand: AsyncParsableCommand {
     @Flag(help: "Answer handshakes with the gpoll/1 object {\"client-id\":\"...\"} alone, advertising no version, T, B, E or extensions.")
     var noAdvertise = false
 
+    @Option(name: .customLong("cors-origin"), help: ArgumentHelp(
+        "Let pages of this origin (e.g. https://example.com) read the gpoll listener's answers (CORS); repeat for more, or '*' for any.",
+        valueName: "origin"))
+    var corsOrigins: [String] = []
+
+    @Flag(help: "Serve the demo chat at / and gpoll.js at /gpoll.js on the gpoll listener, with a size- and rate-limited POST /demo/publish.")
+    var demo = false
+
     @Option(help: ArgumentHelp("trace, debug, info, notice, warning, error or critical.", valueName: "level"))
     var logLevel: String = "info"
 
@@ -106,7 +122,10 @@ struct GPollServerCommand: AsyncParsableCommand {
             host: host,
             port: port,
             tls: tlsCert.flatMap { cert in tlsKey.map { .init(certificateChainPath: cert, privateKeyPath: $0) } },
-            admin: noAdmin ? nil : .init(host: adminHost, port: adminPort, maximumMessageBytes: maxMessageBytes)
+            admin: noAdmin ? nil : .init(host: adminHost, port: adminPort, maximumMessageBytes: maxMessageBytes),
+            // Bad origins are reported by validate(); none reach a running server.
+            cors: corsOrigins.isEmpty ? nil : try? CORSPolicy(allowing: corsOrigins),
+            demo: demo ? .init() : nil
         )
     }
 
@@ -130,6 +149,11 @@ struct GPollServerCommand: AsyncParsableCommand {
         let timesValid = pollTimeout.isFinite && pollTimeout >= 0 && (idleExpiry.map { $0.isFinite && $0 > 0 } ?? true)
         if timesValid { problems += broadcasterConfiguration.problems.map { "settings: \($0)" } }
         problems += serverConfiguration.problems
+        if !corsOrigins.isEmpty {
+            do { _ = try CORSPolicy(allowing: corsOrigins) } catch let error as GPollConfigurationError {
+                problems += error.problems.map { "--cors-origin: \($0)" }
+            }
+        }
         if maxMessageBytes < 0 { problems.append("--max-message-bytes must not be negative") }
         guard problems.isEmpty else {
             throw ValidationError(problems.joined(separator: "\n"))
