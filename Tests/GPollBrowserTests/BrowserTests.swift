@@ -131,12 +131,12 @@ struct BrowserTests {
                 try await page.waitUntil("the message after the 204s arrived") { $0.messages == ["after 204s"] }
 
                 // 404: frozen (as a sleeping tab is), the page polls no more and the server
-                // evicts it; woken, it gets 404 evicted and registers again.
+                // evicts it after E; woken, it gets 404 expired and registers again.
                 _ = try await page.devtools.call("Page.setWebLifecycleState", ["state": "frozen"], session: page.session)
                 try await waitFor("the frozen page was evicted") { server.endpoint.statistics.idleEvictions >= 1 }
                 _ = try await page.devtools.call("Page.setWebLifecycleState", ["state": "active"], session: page.session)
                 let again = try await page.waitUntil("the page registered again") { $0.registrationsAgain == 1 }
-                #expect(again.gaps.first?.contains("404, evicted") == true, "\(again.gaps)")
+                #expect(again.gaps.first?.contains("404, expired") == true, "\(again.gaps)")
                 let notice = try await page.evaluate("document.querySelector('#messages li.notice')?.textContent ?? ''") as? String
                 #expect(notice?.contains("registered again") == true, "the page shows the gap: \(notice ?? "")")
                 try await server.publish("after 404")

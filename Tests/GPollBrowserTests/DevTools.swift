@@ -67,9 +67,12 @@ final class DevTools: Sendable {
                     await devtools.read(inbound)
                     return nil
                 }
-                defer { group.cancelAll() }
-                let result = try await body(devtools)
-                return result
+                // The reader ends when the connection closes: close it however the body ends.
+                let result: Result<T, any Error>
+                do { result = .success(try await body(devtools)) } catch { result = .failure(error) }
+                try? await channel.channel.close()
+                group.cancelAll()
+                return try result.get()
             }
         }
     }
