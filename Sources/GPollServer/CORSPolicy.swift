@@ -57,7 +57,7 @@ public struct CORSPolicy: Sendable, Hashable {
     }
 
     /// What to do with one request.
-    public enum Decision: Equatable, Sendable {
+    enum Decision: Equatable, Sendable {
         /// Serve the request as usual and add these headers to its answer (none for a
         /// request without `Origin` or from an origin not allowed, but `Vary: Origin`).
         case serve(addingHeaders: [Header])
@@ -65,16 +65,16 @@ public struct CORSPolicy: Sendable, Hashable {
         case answerPreflight(headers: [Header])
     }
 
-    public struct Header: Equatable, Sendable {
-        public var name: String
-        public var value: String
-        public init(_ name: String, _ value: String) {
+    struct Header: Equatable, Sendable {
+        var name: String
+        var value: String
+        init(_ name: String, _ value: String) {
             self.name = name
             self.value = value
         }
     }
 
-    public func decide(method: HTTPMethod, headers: HTTPHeaders) -> Decision {
+    func decide(method: HTTPMethod, headers: HTTPHeaders) -> Decision {
         // One Origin, exactly as sent; anything else (none, several) is no cross-origin read.
         let sent = headers[canonicalForm: "origin"]
         let origin = sent.count == 1 ? String(sent[0]) : nil

@@ -9,9 +9,8 @@ enum EmbeddedDemo {
 <!--
   The demo chat of `gpoll-server --demo`, served at / (embedded in the server by
   Scripts/embed-demo). It polls the server's first endpoint with gpoll.js and sends
-  through the demo's POST /demo/publish. Query parameters, for trying it against
-  another server: ?endpoint=URL (a gpoll endpoint, another origin needs
-  --cors-origin there) and ?publish=URL.
+  through the demo's POST /demo/publish on its own origin. ?endpoint=URL polls
+  another gpoll endpoint instead (on another origin it needs --cors-origin there).
   The page keeps what it has seen in window.gpollDemo, which the browser tests read.
 -->
 <html lang="en">
@@ -59,7 +58,8 @@ import { subscribe } from './gpoll.js'
 
 const parameters = new URLSearchParams(location.search)
 const endpoint = new URL(parameters.get('endpoint') ?? document.querySelector('meta[name="gpoll-endpoint"]').content, location.href)
-const publishURL = new URL(parameters.get('publish') ?? '/demo/publish', location.href)
+// Always this page's own server: what the visitor types goes nowhere a link could choose.
+const publishURL = new URL('/demo/publish', location.href)
 
 /** Everything the page has seen; the browser tests read it. */
 const state = window.gpollDemo = {

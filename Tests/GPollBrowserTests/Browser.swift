@@ -30,23 +30,28 @@ struct Browser: Sendable {
         do {
             let (port, path) = try await devToolsAddress(in: profile)
             let result = try await DevTools.connect(port: port, path: path) { devtools in
-                let value = try await body(Browser(devtools: devtools))
-                // Closing from inside ends Chromium with its own helper processes.
-                _ = try? await devtools.call("Browser.close", timeout: .seconds(5))
-                return value
+                // Closing from inside ends Chromium with its own helper processes, also after a failure.
+                do {
+                    let value = try await body(Browser(devtools: devtools))
+                    _ = try? await devtools.call("Browser.close", timeout: .seconds(5))
+                    return value
+                } catch {
+                    _ = try? await devtools.call("Browser.close", timeout: .seconds(5))
+                    throw error
+                }
             }
-            await stop(process)
+            await stop(process, closing: true)
             return result
         } catch {
-            await stop(process)
+            await stop(process, closing: false)
             throw error
         }
     }
 
-    /// Waits for Chromium to end after Browser.close, then stops it by its pid
-    /// (SIGTERM, so that it ends its helpers, then SIGKILL) if it has not.
-    private static func stop(_ process: RunningProgram) async {
-        for terminate in [false, true] {
+    /// Waits for Chromium to end after Browser.close (`closing`), then stops it by
+    /// its pid if it has not: SIGTERM, so that it ends its helpers, then SIGKILL.
+    private static func stop(_ process: RunningProgram, closing: Bool) async {
+        for terminate in closing ? [false, true] : [true] {
             if terminate { process.send(.terminate) }
             let ended = await withTaskGroup(of: Bool.self) { group in
                 group.addTask { _ = try? await process.wait(); return true }

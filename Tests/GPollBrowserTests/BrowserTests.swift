@@ -177,6 +177,8 @@ struct BrowserTests {
                                 // The handshakes reach the server; the browser withholds every answer.
                                 let refused = try await page.waitUntil("the page failed twice") { $0.backoffs >= 2 }
                                 #expect(refused.registrations == 0 && refused.clientId == nil, "\(refused)")
+                                // fetch's TypeError for a refused cross-origin answer, not any other failure.
+                                #expect(refused.events.contains { $0.type == "backoff" && $0.detail?.contains("Failed to fetch") == true }, "\(refused)")
                                 #expect(server.endpoint.statistics.registeredClients >= 1, "the requests did reach the server")
                                 #expect(refused.status == "waiting")
                             }

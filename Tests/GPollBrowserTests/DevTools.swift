@@ -93,10 +93,8 @@ final class DevTools: Sendable {
                     }
                 case .ping:
                     try? await outbound.write(WebSocketFrame(fin: true, opcode: .pong, maskKey: .random(), data: frame.unmaskedData))
-                case .connectionClose:
-                    break
                 default:
-                    break
+                    break  // binary frames are not used; a close frame is followed by the end of the stream
                 }
             }
         } catch {
