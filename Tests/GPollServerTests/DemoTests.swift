@@ -122,6 +122,8 @@ struct DemoListenerTests {
 
     @Test("gpoll-server --demo --cors-origin: the page is served; a bad origin is a clear error")
     func commandLine() async throws {
+        let (helpStatus, help) = try await CommandTests.run(["--help"])
+        #expect(helpStatus == .exited(0) && help.contains("--cors-origin") && help.contains("--demo") && help.contains("/demo/publish"))
         let (status, output) = try await CommandTests.run(["--cors-origin", "example.com", "--port", "0", "--admin-port", "0"])
         #expect(status != .exited(0))
         #expect(output.contains("--cors-origin") && output.contains("http://"), "\(output)")
