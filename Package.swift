@@ -214,6 +214,17 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
+        // The demo page, gpoll.js and CORS in headless Chromium, driven over the DevTools protocol (WebSocket).
+        .testTarget(
+            name: "GPollBrowserTests",
+            dependencies: [
+                "GPollServer", "GPollCore", "GPollTestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+            ]
+        ),
         .testTarget(
             name: "GPollBenchTests",
             dependencies: [

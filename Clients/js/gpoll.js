@@ -226,7 +226,9 @@ function configure(url, options) {
     backoff,
     pollTimeout,
     ack: options.ack ?? true,
-    fetch: fetchFunction,
+    // Called as a plain function: a browser's fetch called as a method of another
+    // object (config.fetch(...)) throws 'Illegal invocation'.
+    fetch: (input, init) => fetchFunction(input, init),
     credentials: options.credentials,
     signal: options.signal ?? new AbortController().signal,
   }

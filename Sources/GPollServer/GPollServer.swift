@@ -20,6 +20,8 @@ public final class GPollServer: Service, Sendable {
     private let group: any EventLoopGroup
     private let logger: Logger
     private let tlsContext: NIOSSLContext?
+    /// The demo's page, script and publish limits; nil without the demo.
+    private let demoSite: DemoSite?
     private let lifecycle = Mutex(Lifecycle.idle)
     private let connections = ConnectionTracker()
     private let adminConnectionMetrics: ConnectionMetrics
@@ -57,6 +59,7 @@ public final class GPollServer: Service, Sendable {
         self.group = eventLoopGroup
         self.logger = logger
         self.tlsContext = try configuration.makeTLSContext()
+        self.demoSite = configuration.demo.map { DemoSite(endpoint: endpoints[0], settings: $0) }
     }
 
     /// The bound port of the gpoll listener (useful with port 0); nil unless running.
@@ -126,6 +129,10 @@ public final class GPollServer: Service, Sendable {
                 "gpoll.tls": "\(tlsContext != nil)",
                 "gpoll.endpoints": "\(router.endpoints.map(\.path).joined(separator: ","))",
             ])
+            if demoSite != nil, let port = gpoll.localAddress?.port {
+                let host = configuration.host.contains(":") ? "[\(configuration.host)]" : configuration.host
+                logger.info("demo chat started: open \(tlsContext == nil ? "http" : "https")://\(host):\(port)/ in a browser")
+            }
             if let admin {
                 logger.info("admin listener started (publish, stats, metrics, health)", metadata: ["gpoll.address": "\(admin.localAddress.map { "\($0)" } ?? "?")"])
             }
@@ -141,6 +148,8 @@ public final class GPollServer: Service, Sendable {
         let tlsContext = self.tlsContext
         let connections = self.connections
         let connectionMetrics = router.connectionMetrics
+        let cors = configuration.cors
+        let demoSite = self.demoSite
         return try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 4096)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -160,9 +169,12 @@ public final class GPollServer: Service, Sendable {
                     if let tlsContext { try pipeline.addHandler(NIOSSLServerHandler(context: tlsContext)) }
                     // GPollHTTPHandler orders pipelined requests itself: NIO's assistance
                     // would stop reading while every poll waits (two epoll_ctl per message).
-                    try pipeline.configureHTTPServerPipeline(withPipeliningAssistance: false, withErrorHandling: false)
+                    // The demo's own answers must stay in order with gpoll's: there NIO orders them.
+                    try pipeline.configureHTTPServerPipeline(withPipeliningAssistance: demoSite != nil, withErrorHandling: false)
                     try pipeline.addHandler(GPollProtocolErrorHandler())
-                    try pipeline.addHandler(GPollHTTPHandler(router: router))
+                    if let cors { try pipeline.addHandler(GPollCORSHandler(policy: cors)) }
+                    try pipeline.addHandler(GPollHTTPHandler(router: router, unknownPaths: demoSite == nil ? .notFound : .forward))
+                    if let demoSite { try pipeline.addHandler(GPollDemoHandler(site: demoSite)) }
                     connections.track(channel, metrics: connectionMetrics)
                 }
             }

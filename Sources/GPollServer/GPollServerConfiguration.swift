@@ -24,6 +24,10 @@ public struct GPollServerConfiguration: Sendable {
     /// the registry the admin listener's `GET /metrics` shows. Give the endpoints
     /// the same value, so that their metrics are in that registry too.
     public var metrics: GPollMetrics
+    /// Which web origins may read the gpoll listener's answers (CORS); nil: no CORS headers at all.
+    public var cors: CORSPolicy?
+    /// The demo chat on the gpoll listener (`/`, `/gpoll.js`, `POST /demo/publish`); nil: off.
+    public var demo: Demo?
 
     public struct TLSFiles: Sendable, Hashable {
         public var certificateChainPath: String
@@ -69,13 +73,33 @@ public struct GPollServerConfiguration: Sendable {
         }
     }
 
+    /// The demo: a chat page at `/` that polls the first endpoint, gpoll.js at
+    /// `/gpoll.js`, and `POST /demo/publish`, a publish route open to anyone who
+    /// reaches the gpoll listener, so bounded in message size and in rate (one
+    /// bucket for all its callers: the demo is for trying gpoll, not for a real chat).
+    public struct Demo: Sendable, Hashable {
+        /// Larger demo publishes get 413.
+        public var maximumMessageBytes: Int
+        /// Demo publishes accepted at once before the rate applies (429 with `Retry-After` beyond).
+        public var publishBurst: Int
+        /// Demo publishes accepted per second on average.
+        public var publishesPerSecond: Double
+        public init(maximumMessageBytes: Int = 1024, publishBurst: Int = 10, publishesPerSecond: Double = 2) {
+            self.maximumMessageBytes = maximumMessageBytes
+            self.publishBurst = publishBurst
+            self.publishesPerSecond = publishesPerSecond
+        }
+    }
+
     public init(
         host: String = "127.0.0.1",
         port: Int = 8080,
         tls: TLSFiles? = nil,
         admin: AdminListener? = AdminListener(),
         shutdownGracePeriod: Duration = .seconds(5),
-        metrics: GPollMetrics = .system
+        metrics: GPollMetrics = .system,
+        cors: CORSPolicy? = nil,
+        demo: Demo? = nil
     ) {
         self.host = host
         self.port = port
@@ -83,6 +107,8 @@ public struct GPollServerConfiguration: Sendable {
         self.admin = admin
         self.shutdownGracePeriod = shutdownGracePeriod
         self.metrics = metrics
+        self.cors = cors
+        self.demo = demo
     }
 
     /// Every reason these settings cannot run.
@@ -95,6 +121,13 @@ public struct GPollServerConfiguration: Sendable {
             if admin.token == "" { problems.append("the admin token must not be empty") }
             if admin.token == nil, !admin.isLoopback {
                 problems.append("the admin listener on '\(admin.host)' is not a loopback address, so anyone who reaches it could publish: give it an admin token")
+            }
+        }
+        if let demo {
+            if demo.maximumMessageBytes < 0 { problems.append("the demo's maximum message size must not be negative") }
+            if demo.publishBurst < 1 { problems.append("the demo's publish burst must be 1 or more") }
+            if !(demo.publishesPerSecond.isFinite && demo.publishesPerSecond > 0) {
+                problems.append("the demo's publish rate must be a positive number per second")
             }
         }
         if shutdownGracePeriod < .zero { problems.append("the shutdown grace period must not be negative") }

@@ -68,6 +68,8 @@ public struct GPollServerSettings: Sendable {
     public static let maxMessageBytes = Setting(name: "max-message-bytes", help: "Publish bodies larger than this get 413. (default: 1048576)")
     public static let noAck = Setting(name: "no-ack", help: "Do not offer acknowledged delivery (the 'ack' extension): no GPoll-Sequence header, 'ack=n' ignored.")
     public static let noAdvertise = Setting(name: "no-advertise", help: "Answer handshakes with the gpoll/1 object {\"client-id\":\"...\"} alone, advertising no version, T, B, E or extensions.")
+    public static let corsOrigin = Setting(name: "cors-origin", help: "Let pages of this origin (e.g. https://example.com) read the gpoll listener's answers (CORS); repeat for more, or '*' for any (in the environment: comma-separated; in the file: an array). (default: none, no CORS headers)")
+    public static let demo = Setting(name: "demo", help: "Serve the demo chat at / and gpoll.js at /gpoll.js on the gpoll listener, with a size- and rate-limited POST /demo/publish. (default: off)")
     public static let shutdownGrace = Setting(name: "shutdown-grace", help: "Seconds a graceful shutdown waits for responses in flight before it closes every connection. (default: 5)")
     public static let logLevel = Setting(name: "log-level", help: "trace, debug, info, notice, warning, error or critical. (default: info)")
     public static let logFormat = Setting(name: "log-format", help: "text, or json for one JSON object per line. (default: text)")
@@ -76,7 +78,7 @@ public struct GPollServerSettings: Sendable {
     public static let all: [Setting] = [
         config, host, port, endpoint, clientBuffer, routineMaxClients, pollTimeout, idleExpiry, maxClients,
         tlsCert, tlsKey, adminHost, adminPort, adminToken, noAdmin, maxMessageBytes, noAck, noAdvertise,
-        shutdownGrace, logLevel, logFormat,
+        corsOrigin, demo, shutdownGrace, logLevel, logFormat,
     ]
 
     /// The default E for a poll timeout T: the Spec's deployment advice (section 14),
@@ -166,6 +168,8 @@ public struct GPollServerSettings: Sendable {
         let maxMessageBytes = await reading.int(Self.maxMessageBytes) ?? 1 << 20
         let noAck = await reading.bool(Self.noAck) ?? false
         let noAdvertise = await reading.bool(Self.noAdvertise) ?? false
+        let corsOrigins = await reading.strings(Self.corsOrigin) ?? []
+        let demo = await reading.bool(Self.demo) ?? false
         let shutdownGrace = await reading.seconds(Self.shutdownGrace) ?? .seconds(5)
         let logLevelName = await reading.string(Self.logLevel) ?? "info"
         let logFormatName = await reading.string(Self.logFormat) ?? "text"
@@ -202,6 +206,14 @@ public struct GPollServerSettings: Sendable {
             check(seen.insert(path).inserted, Self.endpoint, "'\(path)' is given twice", got: nil)
         }
         check(!endpointPaths.isEmpty, Self.endpoint, "needs at least one path", got: nil)
+        var cors: CORSPolicy?
+        if !corsOrigins.isEmpty {
+            do { cors = try CORSPolicy(allowing: corsOrigins) } catch let error as GPollConfigurationError {
+                problems += error.problems.map { "\($0) [\(Self.corsOrigin.names)]" }
+            } catch {
+                problems.append("\(error) [\(Self.corsOrigin.names)]")
+            }
+        }
 
         let idleExpiry = idleExpirySetting ?? Self.defaultIdleExpiry(pollTimeout: pollTimeout == .zero ? nil : pollTimeout)
         let maxClients = maxClientsSetting
@@ -224,7 +236,9 @@ public struct GPollServerSettings: Sendable {
             tls: tlsCert.flatMap { cert in tlsKey.map { .init(certificateChainPath: cert, privateKeyPath: $0) } },
             admin: noAdmin ? nil : .init(host: adminHost, port: adminPort, maximumMessageBytes: maxMessageBytes, token: adminToken),
             shutdownGracePeriod: shutdownGrace,
-            metrics: metrics
+            metrics: metrics,
+            cors: cors,
+            demo: demo ? .init() : nil
         )
         return GPollServerSettings(
             endpointPaths: endpointPaths,
@@ -265,6 +279,8 @@ public struct GPollServerSettings: Sendable {
         } else {
             metadata["gpoll.admin"] = "off"
         }
+        metadata["gpoll.cors_origins"] = "\(server.cors.map { $0.allowsAnyOrigin ? "*" : $0.origins.sorted().joined(separator: ",") } ?? "none")"
+        metadata["gpoll.demo"] = "\(server.demo != nil)"
         if let file { metadata["gpoll.settings_file"] = "\(file)" }
         return metadata
     }

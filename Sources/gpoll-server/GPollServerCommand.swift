@@ -37,7 +37,7 @@ struct GPollServerCommand: AsyncParsableCommand {
               GET  /metrics            the same and more in Prometheus' text format
               GET  /healthz, /readyz   200 while alive; 200 while accepting (503 in shutdown)
             A publish is answered 204 once every client registered before it was offered the \
-            message. The gpoll listener never publishes.
+            message. The gpoll listener never publishes (unless --demo, below).
 
             gpoll/1.1: the handshake object advertises the settings in force, \
             {"client-id":"...","gpoll":"1.1","poll-timeout":T,"client-buffer":B,"idle-expiry":E,"extensions":["ack"]} \
@@ -45,6 +45,14 @@ struct GPollServerCommand: AsyncParsableCommand {
             every message answer carries GPoll-Sequence: n, and a poll with ack=n acknowledges \
             messages up to n and gets the next one, re-sent if its answer was lost. 404 and 400 \
             answers carry GPoll-Reason: unknown, evicted, expired or malformed.
+
+            BROWSERS: --cors-origin ORIGIN (repeatable, or '*') lets pages of those origins read \
+            the gpoll listener's answers (Access-Control-Allow-Origin, Vary: Origin, and \
+            GPoll-Sequence, GPoll-Reason, Retry-After exposed); preflights are answered 204. \
+            Without it no CORS header is sent. --demo serves a chat page at / and gpoll.js at \
+            /gpoll.js on the gpoll listener, polling the first --endpoint, with a demo-only \
+            POST /demo/publish there (1 KiB messages at most, 10 at once then 2 a second, \
+            413 and 429 beyond); without --demo the gpoll listener never publishes.
 
             SETTINGS: every option is also an environment variable and a key of the JSON \
             settings file (--config): --poll-timeout is GPOLL_POLL_TIMEOUT and "poll-timeout". \
@@ -117,6 +125,12 @@ struct GPollServerCommand: AsyncParsableCommand {
     @Option(name: .customLong(Settings.shutdownGrace.name), help: help(Settings.shutdownGrace, "seconds"))
     var shutdownGrace: Double?
 
+    @Option(name: .customLong(Settings.corsOrigin.name), help: help(Settings.corsOrigin, "origin"))
+    var corsOrigins: [String] = []
+
+    @Flag(name: .customLong(Settings.demo.name), help: ArgumentHelp(Settings.demo.help))
+    var demo = false
+
     @Option(name: .customLong(Settings.logLevel.name), help: help(Settings.logLevel, "level"))
     var logLevel: String?
 
@@ -147,6 +161,8 @@ struct GPollServerCommand: AsyncParsableCommand {
         put(Settings.maxMessageBytes, maxMessageBytes.map { .int($0) })
         put(Settings.noAck, noAck ? .bool(true) : nil)
         put(Settings.noAdvertise, noAdvertise ? .bool(true) : nil)
+        put(Settings.corsOrigin, corsOrigins.isEmpty ? nil : .stringArray(corsOrigins))
+        put(Settings.demo, demo ? .bool(true) : nil)
         put(Settings.shutdownGrace, shutdownGrace.map { .double($0) })
         put(Settings.logLevel, logLevel.map { .string($0) })
         put(Settings.logFormat, logFormat.map { .string($0) })
