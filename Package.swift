@@ -9,6 +9,7 @@ let package = Package(
         .library(name: "GPollSpec", targets: ["GPollSpec"]),
         .library(name: "JUnitXML", targets: ["JUnitXML"]),
         .library(name: "GPollServer", targets: ["GPollServer"]),
+        .library(name: "GPollCluster", targets: ["GPollCluster"]),
         .library(name: "GPollWire", targets: ["GPollWire"]),
         .library(name: "GPollConformance", targets: ["GPollConformance"]),
         .executable(name: "gpoll-server", targets: ["gpoll-server"]),
@@ -30,6 +31,8 @@ let package = Package(
         .package(url: "https://github.com/swiftlang/swift-subprocess.git", from: "1.0.2"),
         .package(url: "https://github.com/apple/swift-system.git", from: "1.5.0"),  // FilePath, for Subprocess
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        // The cluster's bus: messages as rows, LISTEN/NOTIFY as the wake-up (GPollCluster).
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
     ],
     targets: [
         // The protocol as pure value types: no I/O, standard library and Foundation only.
@@ -61,10 +64,24 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // Several gpoll-server nodes serving the same endpoints, with PostgreSQL as the bus.
+        .target(
+            name: "GPollCluster",
+            dependencies: [
+                "GPollServer",
+                "GPollCore",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         .executableTarget(
             name: "gpoll-server",
             dependencies: [
                 "GPollServer",
+                "GPollCluster",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -20,6 +20,7 @@ public final class GPollAdminHandler: ChannelInboundHandler, RemovableChannelHan
 
     private let router: GPollRouter
     private let maximumMessageBytes: Int
+    private let publisher: (any GPollAdminPublisher)?
     private var request: RequestState = .idle
 
     private enum RequestState {
@@ -30,9 +31,10 @@ public final class GPollAdminHandler: ChannelInboundHandler, RemovableChannelHan
         case reject(GPollResponse, keepAlive: ConnectionReuse)
     }
 
-    public init(router: GPollRouter, maximumMessageBytes: Int) {
+    public init(router: GPollRouter, maximumMessageBytes: Int, publisher: (any GPollAdminPublisher)? = nil) {
         self.router = router
         self.maximumMessageBytes = maximumMessageBytes
+        self.publisher = publisher
     }
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -90,8 +92,13 @@ public final class GPollAdminHandler: ChannelInboundHandler, RemovableChannelHan
         case .idle:
             break
         case .publishing(let endpoint, let body, let keepAlive):
-            endpoint.send(body ?? context.channel.allocator.buffer(capacity: 0))
-            context.writeResponse(.empty(.noContent), keepAlive: keepAlive)
+            let message = body ?? context.channel.allocator.buffer(capacity: 0)
+            if let publisher {
+                publish(message, to: endpoint, through: publisher, keepAlive: keepAlive, context: context)
+            } else {
+                endpoint.send(message)
+                context.writeResponse(.empty(.noContent), keepAlive: keepAlive)
+            }
         case .tooLarge(let keepAlive):
             context.writeResponse(.empty(.payloadTooLarge), keepAlive: keepAlive)
         case .stats(let keepAlive):

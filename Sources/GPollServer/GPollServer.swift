@@ -22,6 +22,8 @@ public final class GPollServer: Service, Sendable {
     private let tlsContext: NIOSSLContext?
     private let lifecycle = Mutex(Lifecycle.idle)
     private let connections = ConnectionTracker()
+    /// Where admin publishes go; nil: straight to the local endpoint.
+    private let adminPublisher: (any GPollAdminPublisher)?
 
     private enum Lifecycle {
         case idle
@@ -43,7 +45,8 @@ public final class GPollServer: Service, Sendable {
         configuration: GPollServerConfiguration,
         endpoints: [GPollEndpoint],
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
-        logger: Logger = Logger(label: "gpoll.server")
+        logger: Logger = Logger(label: "gpoll.server"),
+        adminPublisher: (any GPollAdminPublisher)? = nil
     ) throws {
         var problems = configuration.problems
         if endpoints.isEmpty { problems.append("at least one endpoint is needed") }
@@ -53,6 +56,7 @@ public final class GPollServer: Service, Sendable {
         self.group = eventLoopGroup
         self.logger = logger
         self.tlsContext = try configuration.makeTLSContext()
+        self.adminPublisher = adminPublisher
     }
 
     /// The bound port of the gpoll listener (useful with port 0); nil unless running.
@@ -141,6 +145,7 @@ public final class GPollServer: Service, Sendable {
     private func bindAdmin(_ settings: GPollServerConfiguration.AdminListener, quiescing: ServerQuiescingHelper) async throws -> any Channel {
         let router = self.router
         let connections = self.connections
+        let publisher = self.adminPublisher
         return try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -155,7 +160,7 @@ public final class GPollServer: Service, Sendable {
                     let pipeline = channel.pipeline.syncOperations
                     try pipeline.configureHTTPServerPipeline(withPipeliningAssistance: true, withErrorHandling: false)
                     try pipeline.addHandler(GPollProtocolErrorHandler())
-                    try pipeline.addHandler(GPollAdminHandler(router: router, maximumMessageBytes: settings.maximumMessageBytes))
+                    try pipeline.addHandler(GPollAdminHandler(router: router, maximumMessageBytes: settings.maximumMessageBytes, publisher: publisher))
                     connections.track(channel)
                 }
             }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import GPollCluster
 import GPollCore
 import GPollServer
 import Logging
@@ -83,6 +84,9 @@ struct GPollServerCommand: AsyncParsableCommand {
     @Flag(help: "Answer handshakes with the gpoll/1 object {\"client-id\":\"...\"} alone, advertising no version, T, B, E or extensions.")
     var noAdvertise = false
 
+    @OptionGroup(title: "Cluster")
+    var cluster: ClusterOptions
+
     @Option(help: ArgumentHelp("trace, debug, info, notice, warning, error or critical.", valueName: "level"))
     var logLevel: String = "info"
 
@@ -97,7 +101,8 @@ struct GPollServerCommand: AsyncParsableCommand {
             idleExpiry: idleExpiry.map { Self.duration(seconds: $0) },
             maxClients: maxClients,
             offersAcknowledgedDelivery: !noAck,
-            advertisesSettings: !noAdvertise
+            advertisesSettings: !noAdvertise,
+            nodeRoutine: cluster.url == nil ? nil : cluster.nodePrefix
         )
     }
 
@@ -130,6 +135,7 @@ struct GPollServerCommand: AsyncParsableCommand {
         let timesValid = pollTimeout.isFinite && pollTimeout >= 0 && (idleExpiry.map { $0.isFinite && $0 > 0 } ?? true)
         if timesValid { problems += broadcasterConfiguration.problems.map { "settings: \($0)" } }
         problems += serverConfiguration.problems
+        problems += cluster.problems
         if maxMessageBytes < 0 { problems.append("--max-message-bytes must not be negative") }
         guard problems.isEmpty else {
             throw ValidationError(problems.joined(separator: "\n"))
@@ -152,17 +158,21 @@ struct GPollServerCommand: AsyncParsableCommand {
         }
 
         let server: GPollServer
+        let node: GPollClusterNode?
         do {
             let endpoints = try endpointPaths.map {
                 try GPollEndpoint(path: $0, configuration: broadcasterConfiguration, logger: Logger(label: "gpoll.endpoint"))
             }
-            server = try GPollServer(configuration: serverConfiguration, endpoints: endpoints, logger: logger)
+            node = try cluster.node(endpoints: endpoints, logger: logger)
+            server = try GPollServer(configuration: serverConfiguration, endpoints: endpoints, logger: logger, adminPublisher: node)
         } catch let error as GPollConfigurationError {
             throw ValidationError(error.problems.joined(separator: "\n"))
         }
+        // The node joins the bus before the server listens, and leaves after it stopped.
+        try await node?.start()
         let group = ServiceGroup(
             configuration: .init(
-                services: [.init(service: server)],
+                services: (node.map { [ServiceGroupConfiguration.ServiceConfiguration(service: $0)] } ?? []) + [.init(service: server)],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger
             )
