@@ -215,6 +215,15 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
+        // A real PostgreSQL and nginx, started by the tests (.ci/run installs them).
+        .testTarget(
+            name: "GPollClusterTests",
+            dependencies: [
+                "GPollCluster", "GPollServer", "GPollCore", "GPollWire", "GPollTestSupport", "GPollConformance", "GPollSpec",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
         .testTarget(
             name: "GPollBenchTests",
             dependencies: [

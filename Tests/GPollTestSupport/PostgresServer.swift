@@ -71,10 +71,12 @@ public final class PostgresServer: Sendable {
         return server
     }
 
-    /// Stops the server (fast shutdown: open connections are cut) and starts it
-    /// again on the same port with the same data; returns once it accepts connections.
-    public func restart() async throws {
+    /// Stops the server (fast shutdown: open connections are cut), leaves it down
+    /// for `pause`, and starts it again on the same port with the same data;
+    /// returns once it accepts connections.
+    public func restart(after pause: Duration = .zero) async throws {
         await stopServer()
+        try await Task.sleep(for: pause)
         try await startServer()
     }
 
