@@ -115,9 +115,11 @@ struct NginxTests {
                 options.strict = true
                 let client = try WireClient()
                 let runner = ConformanceRunner(catalog: EmbeddedCatalog.catalog, registry: CaseRegistry.all, settings: try options.settings())
-                let results = await runner.run(CaseSelection(), client: client)
+                // The one case nginx 1.22 itself decides: it takes a header line without a colon
+                // as an empty header (RL-5, a SHOULD), where a node answers 400. Newer nginx rejects it.
+                let results = await runner.run(CaseSelection(exclude: [try Glob("limits/005")]), client: client)
                 await client.shutdown()
-                #expect(results.count == EmbeddedCatalog.catalog.activeCases(on: .server).count)
+                #expect(results.count == EmbeddedCatalog.catalog.activeCases(on: .server).count - 1)
                 #expect(results.filter { $0.outcome == .pass }.count > results.count / 2)
                 for result in results where result.outcome != .skip {
                     var text = "\(result.outcome.rawValue) \(result.id)"

@@ -28,6 +28,8 @@ public final class NginxServer: Sendable {
         let made = try await Program.run("/bin/mktemp", ["-d", "/tmp/gpoll-nginx.XXXXXX"], timeout: .seconds(10))
         let directory = String(made.stdout.filter { !$0.isNewline })
         guard made.status == .exited(0), !directory.isEmpty else { throw PostgresServer.Failure(description: "mktemp failed") }
+        // The workers (nobody, under a root master) write temporary files in here.
+        _ = try await Program.run("/bin/chmod", ["755", directory], timeout: .seconds(10))
         let text = configuration.replacing("@TMP@", with: directory)
         guard let file = fopen(directory + "/nginx.conf", "w") else { throw PostgresServer.Failure(description: "cannot write nginx.conf") }
         fputs(text, file)
