@@ -139,6 +139,63 @@ struct ClusterTests {
     }
 }
 
+extension ClusterTests {
+    @Test("a node away longer than the retention: the rows it missed are pruned, so it evicts its clients, who register again; no gap goes unnoticed")
+    func awayPastRetention() async throws {
+        let database = try await PostgresServer.start()
+        var nodes: [NodeProcess] = []
+        do {
+            for index in 1...3 {
+                nodes.append(try await NodeProcess.start(name: "node\(index)", prefix: UInt32(index), database: database.url,
+                                                         extra: ["--cluster-retention", "1"]))
+            }
+            let route = Self.router(nodes)
+            let stay = ClusterClient(), away = ClusterClient()
+            try await stay.start(handshakePort: nodes[0].port, pollPort: route)
+            try await away.start(handshakePort: nodes[2].port, reRegisterPort: nodes[0].port, pollPort: route)
+            defer { stay.stop(); away.stop() }
+
+            let total = 30
+            for (index, message) in messages(0..<total).enumerated() {
+                // Node 3 frozen (SIGSTOP): it neither heartbeats nor reads, as if cut off
+                // from the database. Publishes wait for it until its heartbeat is 3 s old.
+                if index == 10 {
+                    #expect(nodes[2].program.send(.suspend))
+                }
+                #expect(await publish(message, adminPort: nodes[0].adminPort), "publish \(message) was not answered 204")
+            }
+            // Rows are pruned 1 s after every live node applied them, and each node prunes
+            // every second: 3 s on, the rows node 3 missed are gone. (A wait, not a judgement:
+            // had a prune come late, node 3 would catch up instead, and the expectations on
+            // its client's registration below would fail and say so.)
+            try await Task.sleep(for: .seconds(3))
+            #expect(nodes[2].program.send(.resume))
+            let evicted = await away.wait { $0.ids.count >= 2 }
+            #expect(evicted, "node 3's client was never evicted: \(away.record)")
+            for message in messages(total..<(total + 10)) {
+                #expect(await publish(message, adminPort: nodes[0].adminPort), "publish \(message) was not answered 204")
+            }
+            let all = messages(0..<(total + 10))
+            #expect(await stay.wait { $0.received.count >= all.count })
+            #expect(stay.record.received == all)
+            #expect(await away.wait { $0.received.last == all.last })
+            let record = away.record
+            #expect(record.reasons.first == "404", "node 3's client was not evicted: \(record)")
+            let split = record.reRegisteredAfter.first ?? record.received.count
+            let before = Array(record.received[..<split]), after = Array(record.received[split...])
+            #expect(before == messages(0..<before.count), "before the eviction")
+            if let first = after.first.flatMap({ Int($0.dropFirst()) }) { #expect(after == messages(first..<all.count)) }
+            #expect(nodes[2].logLines.contains { $0.contains("evicting this node's clients") })
+        } catch {
+            for node in nodes { await node.kill() }
+            await database.stop()
+            throw error
+        }
+        for node in nodes { await node.stop() }
+        await database.stop()
+    }
+}
+
 @Suite("the --cluster command line")
 struct ClusterCommandTests {
     static func run(_ arguments: [String]) async throws -> (status: TerminationStatus, output: String) {
