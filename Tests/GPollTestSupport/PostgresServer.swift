@@ -80,6 +80,15 @@ public final class PostgresServer: Sendable {
         try await startServer()
     }
 
+    /// Runs one SQL statement with psql as user postgres; its output, unaligned, without headers.
+    public func query(_ sql: String) async throws -> String {
+        let run = try await Program.run(binaries + "/psql",
+            ["-h", "127.0.0.1", "-p", String(port), "-U", "postgres", "-d", "postgres", "-tAXc", sql],
+            timeout: .seconds(30))
+        guard run.status == .exited(0) else { throw Failure(description: "psql: \(run.stderr)") }
+        return trimmed(run.stdout)
+    }
+
     /// Stops the server and removes its directory.
     public func stop() async {
         await stopServer()
