@@ -9,6 +9,7 @@ let package = Package(
         .library(name: "GPollSpec", targets: ["GPollSpec"]),
         .library(name: "JUnitXML", targets: ["JUnitXML"]),
         .library(name: "GPollServer", targets: ["GPollServer"]),
+        .library(name: "GPollCluster", targets: ["GPollCluster"]),
         .library(name: "GPollWire", targets: ["GPollWire"]),
         .library(name: "GPollConformance", targets: ["GPollConformance"]),
         .executable(name: "gpoll-server", targets: ["gpoll-server"]),
@@ -36,6 +37,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-configuration.git", from: "1.4.0"),
+        // The cluster's bus: messages as rows, LISTEN/NOTIFY as the wake-up (GPollCluster).
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
     ],
     targets: [
         // The protocol as pure value types: no I/O, standard library and Foundation only.
@@ -72,10 +75,24 @@ let package = Package(
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
+        // Several gpoll-server nodes serving the same endpoints, with PostgreSQL as the bus.
+        .target(
+            name: "GPollCluster",
+            dependencies: [
+                "GPollServer",
+                "GPollCore",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         .executableTarget(
             name: "gpoll-server",
             dependencies: [
                 "GPollServer",
+                "GPollCluster",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -223,6 +240,15 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),
+            ]
+        ),
+        // A real PostgreSQL and nginx, started by the tests (.ci/run installs them).
+        .testTarget(
+            name: "GPollClusterTests",
+            dependencies: [
+                "GPollCluster", "GPollServer", "GPollCore", "GPollWire", "GPollTestSupport", "GPollConformance", "GPollSpec",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
         .testTarget(

@@ -19,6 +19,10 @@ public struct BroadcasterConfiguration: Hashable, Sendable {
     /// How many ended (evicted or expired) client ids are remembered, to answer
     /// their polls with `GPoll-Reason: evicted` or `expired`; older ones read `unknown`.
     public var endedClientMemory: Int
+    /// The routine id of every client, when this endpoint is one node of a cluster:
+    /// the prefix names the node, so a proxy routes a poll by it alone. nil: the
+    /// original's placement (``routineMaxClients`` per routine, lowest unused id).
+    public var nodeRoutine: UInt32?
 
     public init(
         clientBufferCapacity: Int = 100,
@@ -28,7 +32,8 @@ public struct BroadcasterConfiguration: Hashable, Sendable {
         maxClients: Int? = nil,
         offersAcknowledgedDelivery: Bool = true,
         advertisesSettings: Bool = true,
-        endedClientMemory: Int = 10_000
+        endedClientMemory: Int = 10_000,
+        nodeRoutine: UInt32? = nil
     ) {
         self.clientBufferCapacity = clientBufferCapacity
         self.routineMaxClients = routineMaxClients
@@ -38,6 +43,7 @@ public struct BroadcasterConfiguration: Hashable, Sendable {
         self.offersAcknowledgedDelivery = offersAcknowledgedDelivery
         self.advertisesSettings = advertisesSettings
         self.endedClientMemory = endedClientMemory
+        self.nodeRoutine = nodeRoutine
     }
 
     /// The extensions a handshake lists.
@@ -62,6 +68,9 @@ public struct BroadcasterConfiguration: Hashable, Sendable {
         if let pollTimeout, pollTimeout <= .zero { problems.append("the poll timeout must be positive, or absent to wait for ever") }
         if let idleExpiry, idleExpiry <= .zero { problems.append("the idle expiry must be positive, or absent to never expire") }
         if let maxClients, maxClients < 1 { problems.append("the client limit must be at least 1 (got \(maxClients))") }
+        if let nodeRoutine, nodeRoutine > ClientID.maximumRoutine {
+            problems.append("the node's routine id must have at most nine digits (got \(nodeRoutine))")
+        }
         if endedClientMemory < 0 { problems.append("the ended-client memory must not be negative (got \(endedClientMemory))") }
         return problems
     }

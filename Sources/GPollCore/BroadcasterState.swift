@@ -107,6 +107,11 @@ public struct BroadcasterState<Message: Sendable>: Sendable {
 
     /// The original's placement: the newest routine while it has room, else the lowest unused id.
     private mutating func assignRoutine() -> UInt32 {
+        if let node = configuration.nodeRoutine {
+            routineSizes[node, default: 0] += 1
+            newestRoutine = node
+            return node
+        }
         if let newest = newestRoutine, routineSizes[newest, default: 0] < configuration.routineMaxClients {
             routineSizes[newest, default: 0] += 1
             return newest
@@ -350,6 +355,16 @@ public struct BroadcasterState<Message: Sendable>: Sendable {
         waitingPolls.removeAll()
         for uuid in waiting.values { endWaiting(of: uuid, now: now) }
         return Array(waiting.keys)
+    }
+
+    /// Evicts every client, for a cluster node that lost messages it owed them
+    /// (Spec 9: a client that cannot get every message is evicted, and registers
+    /// again). Returns the waiting polls to answer 204; their next poll gets 404.
+    public mutating func evictAll(now: GPollInstant) -> (releasedPolls: [PollToken], evicted: [ClientID]) {
+        let released = releaseAllPolls(now: now)
+        let evicted = clients.values.map(\.id)
+        for record in clients.values { removeClient(record.id.uuid, reason: .bufferOverflow, indexedAt: record.effectiveCursor) }
+        return (released, evicted)
     }
 
     // MARK: Internals

@@ -13,7 +13,8 @@ import NIOHTTP1
 /// - `GET /stats`: JSON with each endpoint's counts and statistics.
 /// - `GET /metrics`: the Prometheus text format (when the server has a registry).
 /// - `GET /healthz`: 200 while the process serves; `GET /readyz`: 200 while the
-///   gpoll listener accepts, 503 while starting or shutting down.
+///   gpoll listener accepts, 503 while starting or shutting down (and, for a
+///   cluster node, while its database is out of reach).
 ///
 /// With an admin token, a publish without `Authorization: Bearer <token>` gets 401;
 /// the read-only paths need none (they show counts, never ids or messages).
@@ -39,8 +40,9 @@ public final class GPollAdminHandler: ChannelInboundHandler, RemovableChannelHan
         case reject(GPollResponse, keepAlive: ConnectionReuse)
     }
 
-    public convenience init(router: GPollRouter, maximumMessageBytes: Int) {
-        self.init(router: router, maximumMessageBytes: maximumMessageBytes, operations: AdminOperations())
+    /// `publisher`: where publishes go instead of straight to the local endpoint (a cluster node).
+    public convenience init(router: GPollRouter, maximumMessageBytes: Int, publisher: (any GPollAdminPublisher)? = nil) {
+        self.init(router: router, maximumMessageBytes: maximumMessageBytes, operations: AdminOperations(publisher: publisher))
     }
 
     init(router: GPollRouter, maximumMessageBytes: Int, operations: AdminOperations) {
@@ -114,8 +116,13 @@ public final class GPollAdminHandler: ChannelInboundHandler, RemovableChannelHan
         case .idle:
             break
         case .publishing(let endpoint, let body, let keepAlive):
-            endpoint.send(body ?? context.channel.allocator.buffer(capacity: 0))
-            context.writeResponse(.empty(.noContent), keepAlive: keepAlive)
+            let message = body ?? context.channel.allocator.buffer(capacity: 0)
+            if let publisher = operations.publisher {
+                publish(message, to: endpoint, through: publisher, keepAlive: keepAlive, context: context)
+            } else {
+                endpoint.send(message)
+                context.writeResponse(.empty(.noContent), keepAlive: keepAlive)
+            }
         case .tooLarge(let keepAlive):
             context.writeResponse(.empty(.payloadTooLarge), keepAlive: keepAlive)
         case .stats(let keepAlive):
@@ -180,6 +187,8 @@ struct AdminOperations: Sendable {
     /// `GET /metrics`: the exposition, nil when there is no registry (404).
     var metricsText: @Sendable () -> [UInt8]? = { nil }
     var connectionMetrics: ConnectionMetrics?
+    /// Where publishes go instead of straight to the local endpoint (a cluster node); nil: local.
+    var publisher: (any GPollAdminPublisher)?
 
     static let prometheusTextType = "text/plain; version=0.0.4; charset=utf-8"
 

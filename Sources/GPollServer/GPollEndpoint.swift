@@ -203,6 +203,14 @@ public final class GPollEndpoint: Sendable {
         }
     }
 
+    /// Evicts every client (a cluster node that lost messages it owed them):
+    /// waiting polls end 204, and every later poll of these ids gets 404.
+    public func evictAllClients() {
+        let (released, evicted) = state.withLock { $0.machine.evictAll(now: Self.now()) }
+        if !released.isEmpty { LoopPollRegistries.dispatch(released.map(PollCompletion.noContent), from: self) }
+        if !evicted.isEmpty { logger.warning("evicted every client", metadata: ["gpoll.evicted": "\(evicted.count)"]) }
+    }
+
     // MARK: Timer
 
     private func scheduleTimer(at deadline: GPollInstant) {

@@ -26,6 +26,8 @@ public final class GPollServer: Service, Sendable {
     private let connections = ConnectionTracker()
     private let adminConnectionMetrics: ConnectionMetrics
     private let processMetrics: ProcessMetrics
+    /// Where admin publishes go; nil: straight to the local endpoint.
+    private let adminPublisher: (any GPollAdminPublisher)?
 
     private enum Lifecycle {
         case idle
@@ -47,7 +49,8 @@ public final class GPollServer: Service, Sendable {
         configuration: GPollServerConfiguration,
         endpoints: [GPollEndpoint],
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
-        logger: Logger = Logger(label: "gpoll.server")
+        logger: Logger = Logger(label: "gpoll.server"),
+        adminPublisher: (any GPollAdminPublisher)? = nil
     ) throws {
         var problems = configuration.problems
         if endpoints.isEmpty { problems.append("at least one endpoint is needed") }
@@ -60,6 +63,7 @@ public final class GPollServer: Service, Sendable {
         self.logger = logger
         self.tlsContext = try configuration.makeTLSContext()
         self.demoSite = configuration.demo.map { DemoSite(endpoint: endpoints[0], settings: $0) }
+        self.adminPublisher = adminPublisher
     }
 
     /// The bound port of the gpoll listener (useful with port 0); nil unless running.
@@ -186,11 +190,14 @@ public final class GPollServer: Service, Sendable {
         let router = self.router
         let connections = self.connections
         let connectionMetrics = adminConnectionMetrics
+        let adminPublisher = self.adminPublisher
         let operations = AdminOperations(
             token: settings.token,
-            isReady: { [weak self] in self?.isReady ?? false },
+            // Not ready while the cluster's database is out of reach: new clients would miss messages.
+            isReady: { [weak self] in (self?.isReady ?? false) && (adminPublisher?.canPublish ?? true) },
             metricsText: { [weak self] in self?.metricsExposition() },
-            connectionMetrics: connectionMetrics
+            connectionMetrics: connectionMetrics,
+            publisher: adminPublisher
         )
         return try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)

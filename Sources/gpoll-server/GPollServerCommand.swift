@@ -1,5 +1,6 @@
 import ArgumentParser
 import Configuration
+import GPollCluster
 import GPollCore
 import GPollServer
 import Logging
@@ -125,6 +126,9 @@ struct GPollServerCommand: AsyncParsableCommand {
     @Option(name: .customLong(Settings.shutdownGrace.name), help: help(Settings.shutdownGrace, "seconds"))
     var shutdownGrace: Double?
 
+    @OptionGroup(title: "Cluster")
+    var cluster: ClusterOptions
+
     @Option(name: .customLong(Settings.corsOrigin.name), help: help(Settings.corsOrigin, "origin"))
     var corsOrigins: [String] = []
 
@@ -166,6 +170,7 @@ struct GPollServerCommand: AsyncParsableCommand {
         put(Settings.shutdownGrace, shutdownGrace.map { .double($0) })
         put(Settings.logLevel, logLevel.map { .string($0) })
         put(Settings.logFormat, logFormat.map { .string($0) })
+        for (setting, value) in cluster.flags { flags[setting] = value }
         return flags
     }
 
@@ -228,17 +233,25 @@ struct GPollServerCommand: AsyncParsableCommand {
         var configuration = settings.server
         configuration.metrics = metrics
         let server: GPollServer
+        let node: GPollClusterNode?
         do {
             let endpoints = try settings.endpointPaths.map {
                 try GPollEndpoint(path: $0, configuration: settings.broadcaster, logger: Logger(label: "gpoll.endpoint"), metrics: metrics)
             }
-            server = try GPollServer(configuration: configuration, endpoints: endpoints, logger: logger)
+            node = try settings.cluster.map {
+                try GPollClusterNode(configuration: try ClusterOptions.configuration($0), endpoints: endpoints, logger: logger)
+            }
+            server = try GPollServer(configuration: configuration, endpoints: endpoints, logger: logger, adminPublisher: node)
         } catch let error as GPollConfigurationError {
             throw ValidationError(error.problems.joined(separator: "\n"))
+        } catch let error as DatabaseAddressError {
+            throw ValidationError("\(error.description) [\(Settings.cluster.names)]")
         }
+        // The node joins the bus before the server listens, and leaves after it stopped.
+        try await node?.start()
         let group = ServiceGroup(
             configuration: .init(
-                services: [.init(service: server)],
+                services: (node.map { [ServiceGroupConfiguration.ServiceConfiguration(service: $0)] } ?? []) + [.init(service: server)],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger
             )

@@ -1,0 +1,143 @@
+import PostgresNIO
+
+/// The settings of one cluster node: where the bus is, who this node is, and
+/// the clocks of heartbeat, liveness, fallback polling and pruning.
+public struct GPollClusterConfiguration: Sendable {
+    /// The database that is the bus, as `postgres://user[:password]@host[:port]/database`.
+    public var database: DatabaseAddress
+    /// This node's name in the `gpoll_nodes` table; unique in the cluster.
+    public var nodeName: String
+    /// The routine id every client of this node gets (the `R` of `R$uuid`): the
+    /// proxy routes a poll to the node whose prefix the id carries. Unique in the cluster.
+    public var nodePrefix: UInt32
+    /// How often the node records that it is alive.
+    public var heartbeatInterval: Duration
+    /// A node whose last heartbeat is older than this is not waited for by publishes.
+    public var livenessWindow: Duration
+    /// How often the node reads the table even without a NOTIFY (a lost LISTEN
+    /// connection costs this much latency, never a message).
+    public var fallbackPollInterval: Duration
+    /// A row is pruned once every live node applied it and it is older than this.
+    public var retention: Duration
+    /// A publish not applied by every live node within this time is answered 503.
+    public var publishTimeout: Duration
+
+    public init(
+        database: DatabaseAddress,
+        nodeName: String,
+        nodePrefix: UInt32,
+        heartbeatInterval: Duration = .seconds(1),
+        livenessWindow: Duration = .seconds(3),
+        fallbackPollInterval: Duration = .seconds(1),
+        retention: Duration = .seconds(60),
+        publishTimeout: Duration = .seconds(10)
+    ) {
+        self.database = database
+        self.nodeName = nodeName
+        self.nodePrefix = nodePrefix
+        self.heartbeatInterval = heartbeatInterval
+        self.livenessWindow = livenessWindow
+        self.fallbackPollInterval = fallbackPollInterval
+        self.retention = retention
+        self.publishTimeout = publishTimeout
+    }
+
+    /// Every reason these settings cannot run, in words a command line can print.
+    public var problems: [String] {
+        var problems: [String] = []
+        if nodeName.isEmpty { problems.append("the node name must not be empty") }
+        if nodePrefix > 999_999_999 { problems.append("the node prefix must have at most nine digits (got \(nodePrefix))") }
+        if heartbeatInterval <= .zero { problems.append("the heartbeat interval must be positive") }
+        if livenessWindow <= heartbeatInterval { problems.append("the liveness window must be longer than the heartbeat interval") }
+        if fallbackPollInterval <= .zero { problems.append("the fallback poll interval must be positive") }
+        if retention < .zero { problems.append("the retention must not be negative") }
+        if publishTimeout <= .zero { problems.append("the publish timeout must be positive") }
+        return problems
+    }
+}
+
+/// A PostgreSQL address from a `postgres://` URL. No TLS: the bus is expected on
+/// a private network or the loopback (say so in the deployment).
+public struct DatabaseAddress: Hashable, Sendable, CustomStringConvertible {
+    public var host: String
+    public var port: Int
+    public var user: String
+    public var password: String?
+    public var database: String
+
+    public init(host: String, port: Int = 5432, user: String, password: String? = nil, database: String) {
+        self.host = host
+        self.port = port
+        self.user = user
+        self.password = password
+        self.database = database
+    }
+
+    /// Parses `postgres://user[:password]@host[:port]/database` (also `postgresql://`).
+    /// Percent-escapes in user and password are decoded.
+    public init(url: String) throws(DatabaseAddressError) {
+        var rest = Substring(url)
+        if rest.hasPrefix("postgres://") { rest = rest.dropFirst("postgres://".count) }
+        else if rest.hasPrefix("postgresql://") { rest = rest.dropFirst("postgresql://".count) }
+        else { throw DatabaseAddressError(url: url, problem: "it must start with postgres://") }
+        guard let at = rest.lastIndex(of: "@") else { throw DatabaseAddressError(url: url, problem: "it names no user (user@host)") }
+        let credentials = rest[..<at]
+        rest = rest[rest.index(after: at)...]
+        let user: Substring
+        var password: String?
+        if let colon = credentials.firstIndex(of: ":") {
+            user = credentials[..<colon]
+            password = Self.percentDecoded(credentials[credentials.index(after: colon)...])
+        } else {
+            user = credentials
+        }
+        guard !user.isEmpty else { throw DatabaseAddressError(url: url, problem: "the user is empty") }
+        guard let slash = rest.firstIndex(of: "/") else { throw DatabaseAddressError(url: url, problem: "it names no database (host/database)") }
+        let hostPort = rest[..<slash]
+        let database = rest[rest.index(after: slash)...].prefix { $0 != "?" }
+        guard !database.isEmpty else { throw DatabaseAddressError(url: url, problem: "the database is empty") }
+        var host = hostPort
+        var port = 5432
+        if let colon = hostPort.lastIndex(of: ":") {
+            guard let parsed = Int(hostPort[hostPort.index(after: colon)...]), (1...65535).contains(parsed) else {
+                throw DatabaseAddressError(url: url, problem: "the port is not a number from 1 to 65535")
+            }
+            port = parsed
+            host = hostPort[..<colon]
+        }
+        guard !host.isEmpty else { throw DatabaseAddressError(url: url, problem: "the host is empty") }
+        self.init(host: String(host), port: port, user: Self.percentDecoded(user), password: password, database: Self.percentDecoded(database))
+    }
+
+    private static func percentDecoded(_ text: Substring) -> String {
+        var bytes: [UInt8] = []
+        var utf8 = Array(text.utf8)[...]
+        while let byte = utf8.popFirst() {
+            if byte == UInt8(ascii: "%"), utf8.count >= 2,
+               let value = UInt8(String(decoding: utf8.prefix(2), as: UTF8.self), radix: 16) {
+                bytes.append(value)
+                utf8 = utf8.dropFirst(2)
+            } else {
+                bytes.append(byte)
+            }
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// The address without the password, for logs.
+    public var description: String { "postgres://\(user)@\(host):\(port)/\(database)" }
+
+    var connectionConfiguration: PostgresConnection.Configuration {
+        var configuration = PostgresConnection.Configuration(
+            host: host, port: port, username: user, password: password, database: database, tls: .disable)
+        // A database that is gone must be noticed within a heartbeat or two, not after the default 10 s.
+        configuration.options.connectTimeout = .seconds(2)
+        return configuration
+    }
+}
+
+public struct DatabaseAddressError: Error, CustomStringConvertible, Sendable {
+    public var url: String
+    public var problem: String
+    public var description: String { "--cluster '\(url)': \(problem)" }
+}

@@ -1,0 +1,168 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Synchronization
+
+/// A throwaway PostgreSQL server for a test: a new data directory in a temporary
+/// directory, listening on a free port of 127.0.0.1 (its unix socket in that
+/// directory), trusting every local connection. Debian's PostgreSQL 15 by default
+/// (`/usr/lib/postgresql/15/bin`), or the directory in `GPOLL_PG_BIN`.
+///
+/// As root, initdb and postgres refuse to run, so they run as the `postgres`
+/// user (`runuser -u postgres --`), in a directory that user owns. The server is
+/// stopped by the pid in its `postmaster.pid` (runuser does not pass signals on).
+public final class PostgresServer: Sendable {
+    public let port: Int
+    /// The temporary directory: data directory `data`, unix socket, and the log lines.
+    public let directory: String
+    private let binaries: String
+    private let asPostgresUser: Bool
+    private let program: Mutex<RunningProgram?>
+
+    /// A URL for `gpoll-server --cluster`: user postgres, database postgres.
+    public var url: String { "postgres://postgres@127.0.0.1:\(port)/postgres" }
+
+    public struct Failure: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    /// The binary directory, or nil when PostgreSQL is not installed (the tests then say what to install).
+    public static var binaryDirectory: String? {
+        let directory = getenv("GPOLL_PG_BIN").map { String(cString: $0) } ?? "/usr/lib/postgresql/15/bin"
+        return access(directory + "/postgres", X_OK) == 0 ? directory : nil
+    }
+
+    private init(port: Int, directory: String, binaries: String, asPostgresUser: Bool) {
+        self.port = port
+        self.directory = directory
+        self.binaries = binaries
+        self.asPostgresUser = asPostgresUser
+        self.program = Mutex(nil)
+    }
+
+    /// Makes the data directory and starts the server; returns once it accepts connections.
+    public static func start() async throws -> PostgresServer {
+        guard let binaries = binaryDirectory else {
+            throw Failure(description: "PostgreSQL is not installed (apt-get install postgresql, or set GPOLL_PG_BIN)")
+        }
+        let made = try await Program.run("/bin/mktemp", ["-d", "/tmp/gpoll-pg.XXXXXX"], timeout: .seconds(10))
+        let directory = trimmed(made.stdout)
+        guard made.status == .exited(0), !directory.isEmpty else { throw Failure(description: "mktemp failed: \(made.stderr)") }
+        let asPostgresUser = getuid() == 0
+        if asPostgresUser {
+            _ = try await Program.run("/bin/chown", ["postgres:postgres", directory], timeout: .seconds(10))
+        }
+        let server = PostgresServer(port: try freePort(), directory: directory, binaries: binaries, asPostgresUser: asPostgresUser)
+        let initdb = try await server.runAsOwner(binaries + "/initdb",
+            ["-D", directory + "/data", "-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-sync", "--no-instructions"],
+            timeout: .seconds(120))
+        guard initdb.status == .exited(0) else {
+            await server.remove()
+            throw Failure(description: "initdb failed: \(initdb.stdout)")
+        }
+        do {
+            try await server.startServer()
+        } catch {
+            await server.remove()
+            throw error
+        }
+        return server
+    }
+
+    /// Stops the server (fast shutdown: open connections are cut), leaves it down
+    /// for `pause`, and starts it again on the same port with the same data;
+    /// returns once it accepts connections.
+    public func restart(after pause: Duration = .zero) async throws {
+        await stopServer()
+        try await Task.sleep(for: pause)
+        try await startServer()
+    }
+
+    /// Runs one SQL statement with psql as user postgres; its output, unaligned, without headers.
+    public func query(_ sql: String) async throws -> String {
+        let run = try await Program.run(binaries + "/psql",
+            ["-h", "127.0.0.1", "-p", String(port), "-U", "postgres", "-d", "postgres", "-tAXc", sql],
+            timeout: .seconds(30))
+        guard run.status == .exited(0) else { throw Failure(description: "psql: \(run.stderr)") }
+        return trimmed(run.stdout)
+    }
+
+    /// Stops the server and removes its directory.
+    public func stop() async {
+        await stopServer()
+        await remove()
+    }
+
+    private func startServer() async throws {
+        let arguments = ["-D", directory + "/data", "-p", String(port), "-h", "127.0.0.1", "-k", directory,
+                         "-c", "fsync=off", "-c", "max_connections=200"]
+        let started = try await asPostgresUser
+            ? RunningProgram.start("/usr/sbin/runuser", ["-u", "postgres", "--", binaries + "/postgres"] + arguments)
+            : RunningProgram.start(binaries + "/postgres", arguments)
+        program.withLock { $0 = started }
+        var log: [String] = []
+        for await line in started.lines {
+            log.append(line)
+            if line.contains("database system is ready to accept connections") { return }
+        }
+        throw Failure(description: "postgres ended before accepting connections:\n" + log.joined(separator: "\n"))
+    }
+
+    private func stopServer() async {
+        guard let running = program.withLock({ state -> RunningProgram? in defer { state = nil }; return state }) else { return }
+        if let pid = postmasterPID() { kill(pid, SIGINT) } else { running.send(.terminate) }
+        // Drain its log so that it can exit; it ends when postgres does.
+        Task { for await _ in running.lines {} }
+        _ = try? await running.wait()
+    }
+
+    /// The first line of `postmaster.pid`: the server's own pid, under runuser.
+    private func postmasterPID() -> pid_t? {
+        guard let file = fopen(directory + "/data/postmaster.pid", "r") else { return nil }
+        defer { fclose(file) }
+        var buffer = [CChar](repeating: 0, count: 32)
+        guard fgets(&buffer, 32, file) != nil else { return nil }
+        let text = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return pid_t(trimmed(text))
+    }
+
+    private func remove() async {
+        _ = try? await Program.run("/bin/rm", ["-rf", directory], timeout: .seconds(30))
+    }
+
+    private func runAsOwner(_ executable: String, _ arguments: [String], timeout: Duration) async throws -> Program.Finished {
+        asPostgresUser
+            ? try await Program.run("/usr/sbin/runuser", ["-u", "postgres", "--", executable] + arguments, timeout: timeout, standardError: .combinedWithOutput)
+            : try await Program.run(executable, arguments, timeout: timeout, standardError: .combinedWithOutput)
+    }
+}
+
+/// A port of 127.0.0.1 that was free a moment ago (bound to 0 and released), for
+/// a program that cannot be told to pick its own.
+public func freePort() throws -> Int {
+    let socketDescriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard socketDescriptor >= 0 else { throw PostgresServer.Failure(description: "socket() failed") }
+    defer { close(socketDescriptor) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = 0
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafeMutablePointer(to: &address) { pointer in
+        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { generic in
+            bind(socketDescriptor, generic, length) == 0 && getsockname(socketDescriptor, generic, &length) == 0
+        }
+    }
+    guard bound else { throw PostgresServer.Failure(description: "could not bind a free port") }
+    return Int(UInt16(bigEndian: address.sin_port))
+}
+
+/// `text` without leading and trailing whitespace (this target does without Foundation).
+private func trimmed(_ text: String) -> String {
+    var text = Substring(text)
+    while let first = text.first, first.isWhitespace { text = text.dropFirst() }
+    while let last = text.last, last.isWhitespace { text = text.dropLast() }
+    return String(text)
+}
