@@ -201,7 +201,7 @@ let package = Package(
         .testTarget(
             name: "GPollBenchTests",
             dependencies: [
-                "GPollBench", "GPollServer", "GPollCore",
+                "GPollBench", "GPollServer", "GPollCore", "GPollTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
