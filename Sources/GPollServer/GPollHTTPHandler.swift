@@ -68,9 +68,25 @@ public final class GPollHTTPHandler: ChannelInboundHandler, RemovableChannelHand
         let keepAlive: ConnectionReuse
     }
 
-    public init(router: GPollRouter, unknownPaths: UnknownPathPolicy = .notFound) {
+    /// How a poll's 200 goes down the pipeline.
+    enum ResponseWriting {
+        /// Head, body and end, for NIO's `HTTPResponseEncoder` (any pipeline).
+        case httpParts
+        /// The whole response as one pre-encoded `.body`, shared by a broadcast's
+        /// deliveries: only with ``GPollResponseEncoder`` (``GPollServer``'s pipeline).
+        case preEncodedMessages
+    }
+
+    private let responseWriting: ResponseWriting
+
+    public convenience init(router: GPollRouter, unknownPaths: UnknownPathPolicy = .notFound) {
+        self.init(router: router, unknownPaths: unknownPaths, responseWriting: .httpParts)
+    }
+
+    init(router: GPollRouter, unknownPaths: UnknownPathPolicy, responseWriting: ResponseWriting) {
         self.router = router
         self.unknownPaths = unknownPaths
+        self.responseWriting = responseWriting
     }
 
     public func handlerAdded(context: ChannelHandlerContext) {
@@ -216,7 +232,8 @@ public final class GPollHTTPHandler: ChannelInboundHandler, RemovableChannelHand
             waiting = WaitingPoll(token: token, endpoint: endpoint, client: id, keepAlive: keepAlive)
         case .deliver(let message, let sequence):
             registry.remove(token)
-            writeMessage(message, sequence: sequence, to: id, from: endpoint, keepAlive: keepAlive, context: context)
+            var encodings = DeliveryEncodings()
+            writeMessage(message, sequence: sequence, to: id, from: endpoint, keepAlive: keepAlive, context: context, encodings: &encodings)
         case .notFound(let reason):
             registry.remove(token)
             context.writeResponse(.refusal(.notFound, reason: reason), keepAlive: keepAlive)
@@ -230,7 +247,8 @@ public final class GPollHTTPHandler: ChannelInboundHandler, RemovableChannelHand
     }
 
     /// Called by the loop's registry, on this channel's loop, to answer the waiting poll.
-    func finishPoll(_ completion: PollCompletion, from endpoint: GPollEndpoint, context: ChannelHandlerContext) {
+    /// `encodings` is shared by the polls of one batch, which mostly answer with the same bytes.
+    func finishPoll(_ completion: PollCompletion, from endpoint: GPollEndpoint, context: ChannelHandlerContext, encodings: inout DeliveryEncodings) {
         guard let waiting, waiting.token == completion.token else {
             // Not this connection's current poll (cannot happen while the registry
             // and `waiting` agree); a message must still not be lost.
@@ -249,7 +267,7 @@ public final class GPollHTTPHandler: ChannelInboundHandler, RemovableChannelHand
                 waiting.endpoint.returnUndelivered(delivery.message, sequence: delivery.sequence, to: delivery.client)
                 return
             }
-            writeMessage(delivery.message, sequence: delivery.sequence, to: delivery.client, from: waiting.endpoint, keepAlive: keepAlive, context: context)
+            writeMessage(delivery.message, sequence: delivery.sequence, to: delivery.client, from: waiting.endpoint, keepAlive: keepAlive, context: context, encodings: &encodings)
         }
         if keepAlive == .close { backlog.removeAll() }
         drainBacklog(context: context)
@@ -258,14 +276,21 @@ public final class GPollHTTPHandler: ChannelInboundHandler, RemovableChannelHand
     /// Writes a message as a poll's 200; if the write fails the client never got it, so it goes back.
     private func writeMessage(
         _ message: ByteBuffer, sequence: UInt64, to client: ClientID, from endpoint: GPollEndpoint,
-        keepAlive: ConnectionReuse, context: ChannelHandlerContext
+        keepAlive: ConnectionReuse, context: ChannelHandlerContext, encodings: inout DeliveryEncodings
     ) {
         let written = context.eventLoop.makePromise(of: Void.self)
         written.futureResult.whenFailure { _ in
             endpoint.returnUndelivered(message, sequence: sequence, to: client)
         }
         let header = endpoint.configuration.offersAcknowledgedDelivery ? sequence : nil
-        context.writeResponse(.message(message, sequence: header), keepAlive: keepAlive, promise: written)
+        switch responseWriting {
+        case .httpParts:
+            let head = encodings.heads.head(bodyBytes: message, sequence: header, keepAlive: keepAlive)
+            context.writeResponse(head: head, body: message, keepAlive: keepAlive, promise: written)
+        case .preEncodedMessages:
+            let bytes = encodings.responses.response(for: message, sequence: header, keepAlive: keepAlive, allocator: context.channel.allocator)
+            context.writeEncodedResponse(bytes, keepAlive: keepAlive, promise: written)
+        }
     }
 
     public func channelInactive(context: ChannelHandlerContext) {

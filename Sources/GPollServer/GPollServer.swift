@@ -128,9 +128,15 @@ public final class GPollServer: Service, Sendable {
                     if let tlsContext { try pipeline.addHandler(NIOSSLServerHandler(context: tlsContext)) }
                     // GPollHTTPHandler orders pipelined requests itself: NIO's assistance
                     // would stop reading while every poll waits (two epoll_ctl per message).
-                    try pipeline.configureHTTPServerPipeline(withPipeliningAssistance: false, withErrorHandling: false)
+                    // gpoll's own response encoder (see GPollResponseEncoder) lets a
+                    // broadcast write the same encoded 200 to every poll, and has no
+                    // outbound header validation: every header gpoll writes is the
+                    // server's own constant or number (NIO's validator was 8 % of the
+                    // server's CPU under a 10,000-poller broadcast, BENCHMARKS.md).
+                    try pipeline.addHandler(GPollResponseEncoder())
+                    try pipeline.addHandler(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes)))
                     try pipeline.addHandler(GPollProtocolErrorHandler())
-                    try pipeline.addHandler(GPollHTTPHandler(router: router))
+                    try pipeline.addHandler(GPollHTTPHandler(router: router, unknownPaths: .notFound, responseWriting: .preEncodedMessages))
                     connections.track(channel)
                 }
             }
