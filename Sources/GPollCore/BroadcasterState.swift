@@ -50,6 +50,10 @@ public struct BroadcasterState<Message: Sendable>: Sendable {
 
     var counters = BroadcasterStatistics()
 
+    /// After ``beginShutdown(now:)``: no poll waits any more (each is answered 204
+    /// at once); publishing, handshakes and delivering queued messages go on.
+    public private(set) var isShuttingDown = false
+
     public init(configuration: BroadcasterConfiguration, uuidSource: some UUIDSource = SecureUUIDSource()) {
         precondition(configuration.problems.isEmpty, configuration.problems.joined(separator: "; "))
         self.configuration = configuration
@@ -147,6 +151,12 @@ public struct BroadcasterState<Message: Sendable>: Sendable {
             startIdleClock(of: uuid, now: now)
             counters.deliveredMessages += 1
             return .deliver(message, sequence: sequence)
+        }
+        // Shutting down: nothing may wait, so this poll ends now (nothing was taken;
+        // its ack counted, and the poll starts a new idle period as a 204 does).
+        if isShuttingDown {
+            startIdleClock(of: uuid, now: now)
+            return .endNow
         }
         let current = clients[uuid]!
         // Newest poll wins (Spec section 11): the older poll ends with 204 at once.
@@ -344,8 +354,11 @@ public struct BroadcasterState<Message: Sendable>: Sendable {
         return result
     }
 
-    /// Ends every waiting poll at once, for a graceful shutdown: answer each 204.
-    public mutating func releaseAllPolls(now: GPollInstant) -> [PollToken] {
+    /// Starts a graceful shutdown: every waiting poll ends at once (answer each
+    /// 204), and from now on a poll that would wait gets ``PollResult/endNow``.
+    /// Calling it again releases nothing more.
+    public mutating func beginShutdown(now: GPollInstant) -> [PollToken] {
+        isShuttingDown = true
         let waiting = waitingPolls
         waitingPolls.removeAll()
         for uuid in waiting.values { endWaiting(of: uuid, now: now) }

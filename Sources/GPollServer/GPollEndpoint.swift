@@ -82,19 +82,12 @@ public final class GPollEndpoint: Sendable {
     /// or has been evicted.
     @discardableResult
     public func send(_ message: ByteBuffer) -> SendSummary {
-        let now = Self.now()
-        let (result, arm) = state.withLock { state in
+        modifyState { state, now, actions in
             let result = state.machine.publish(message, now: now)
-            return (result, state.timerToArm())
+            actions.answer(result.deliveries.map(PollCompletion.message))
+            actions.report(.published(delivered: result.deliveries.count, evicted: result.evicted.count))
+            return SendSummary(delivered: result.deliveries.count, queued: result.queued, evicted: result.evicted.count)
         }
-        if let arm { scheduleTimer(at: arm) }
-        if !result.deliveries.isEmpty {
-            LoopPollRegistries.dispatch(result.deliveries.map(PollCompletion.message), from: self)
-        }
-        if !result.evicted.isEmpty {
-            logger.info("evicted clients whose buffer was full", metadata: ["gpoll.evicted": "\(result.evicted.count)"])
-        }
-        return SendSummary(delivered: result.deliveries.count, queued: result.queued, evicted: result.evicted.count)
     }
 
     /// Offers these bytes as one message; see ``send(_:)-(ByteBuffer)``.
@@ -109,13 +102,11 @@ public final class GPollEndpoint: Sendable {
 
     /// Registers a client, as a handshake does; usable without HTTP (for benchmarks).
     public func register() -> RegistrationResult {
-        let now = Self.now()
-        let (result, arm) = state.withLock { state in
-            (state.machine.register(now: now), state.timerToArm())
+        modifyState { state, now, actions in
+            let result = state.machine.register(now: now)
+            actions.report(.registered(result))
+            return result
         }
-        if let arm { scheduleTimer(at: arm) }
-        if case .refused(let reason) = result { logger.debug("handshake refused", metadata: ["gpoll.reason": "\(reason)"]) }
-        return result
     }
 
     /// What the HTTP layer does with a poll.
@@ -133,62 +124,94 @@ public final class GPollEndpoint: Sendable {
 
     /// The HTTP layer's poll; `ack` is the poll's `ack=n`, nil for a gpoll/1 poll.
     func poll(_ id: ClientID, acknowledging ack: UInt64?, token: PollToken) -> PollOutcome {
-        let now = Self.now()
-        let (result, shuttingDown, arm) = state.withLock { state in
+        modifyState { state, now, actions in
             let result = state.machine.poll(id, acknowledging: ack, token: token, now: now)
-            if case .wait = result, state.shuttingDown {
-                // Shutdown already released every poll; a late one must not wait.
-                state.machine.withdraw(token, now: now)
+            actions.report(.polled(result.outcome))
+            switch result {
+            case .deliver(let message, let sequence): return .deliver(message, sequence: sequence)
+            case .notFound(let ended): return .notFound(ended?.wireReason ?? .unknown)
+            case .acknowledgementTooHigh: return .badAcknowledgement
+            case .endNow: return .endNow
+            case .wait(let superseded):
+                if let superseded { actions.answer([.noContent(superseded)]) }
+                return .wait
             }
-            return (result, state.shuttingDown, state.timerToArm())
-        }
-        if let arm { scheduleTimer(at: arm) }
-        switch result {
-        case .deliver(let message, let sequence): return .deliver(message, sequence: sequence)
-        case .notFound(let ended): return .notFound(ended?.wireReason ?? .unknown)
-        case .acknowledgementTooHigh: return .badAcknowledgement
-        case .wait(let superseded):
-            if let superseded { LoopPollRegistries.dispatch([.noContent(superseded)], from: self) }
-            return shuttingDown ? .endNow : .wait
         }
     }
 
     /// The connection of a waiting poll closed: the poll must not take a message.
     func withdraw(_ token: PollToken) {
-        let now = Self.now()
-        let arm = state.withLock { state in
-            state.machine.withdraw(token, now: now)
-            return state.timerToArm()
+        modifyState { state, now, _ in
+            _ = state.machine.withdraw(token, now: now)
         }
-        if let arm { scheduleTimer(at: arm) }
     }
 
     /// A message could not be written to its poll: back to the front of the queue,
     /// or on to a poll of that client that waits by now.
     func returnUndelivered(_ message: ByteBuffer, sequence: UInt64, to client: ClientID) {
-        let now = Self.now()
-        let (result, arm) = state.withLock { state in
-            (state.machine.returnUndelivered(message, sequence: sequence, to: client, now: now), state.timerToArm())
-        }
-        if let arm { scheduleTimer(at: arm) }
-        switch result {
-        case .deliver(let delivery): LoopPollRegistries.dispatch([.message(delivery)], from: self)
-        case .requeued: logger.debug("undelivered message returned to its queue", metadata: ["gpoll.client": "\(client)"])
-        case .clientGone: break
+        modifyState { state, now, actions in
+            switch state.machine.returnUndelivered(message, sequence: sequence, to: client, now: now) {
+            case .deliver(let delivery): actions.answer([.message(delivery)])
+            case .requeued: actions.report(.requeued(client))
+            case .clientGone: break
+            }
         }
     }
 
     /// For a graceful shutdown: answers every waiting poll 204, and every later
     /// poll that would wait 204 at once. Messages already queued are still delivered.
     public func beginShutdown() {
-        let now = Self.now()
-        let tokens = state.withLock { state in
-            state.shuttingDown = true
-            return state.machine.releaseAllPolls(now: now)
+        modifyState { state, now, actions in
+            let released = state.machine.beginShutdown(now: now)
+            actions.answer(released.map(PollCompletion.noContent))
+            actions.report(.releasedForShutdown(released.count))
         }
-        if !tokens.isEmpty {
-            logger.info("released waiting polls for shutdown", metadata: ["gpoll.polls": "\(tokens.count)"])
-            LoopPollRegistries.dispatch(tokens.map(PollCompletion.noContent), from: self)
+    }
+
+    // MARK: The funnel
+
+    /// Every change of this endpoint's state goes through here: the clock is read
+    /// once, `change` runs under the lock on the state machine and records what is
+    /// to be done in `actions`; the timer, the answers to waiting polls and the
+    /// events (logs; the place for metrics too) are carried out after the lock is
+    /// released, in ``perform(_:)``.
+    private func modifyState<Result>(
+        _ change: (inout EndpointState, GPollInstant, inout EndpointActions) -> Result
+    ) -> Result {
+        let now = Self.now()
+        var actions = EndpointActions()
+        let result = state.withLock { state in
+            let result = change(&state, now, &actions)
+            actions.timer = state.timerToArm()
+            return result
+        }
+        perform(actions)
+        return result
+    }
+
+    /// Carries out what one state change asked for, outside the lock.
+    private func perform(_ actions: EndpointActions) {
+        if let deadline = actions.timer { scheduleTimer(at: deadline) }
+        if !actions.completions.isEmpty { LoopPollRegistries.dispatch(actions.completions, from: self) }
+        if let event = actions.event { record(event) }
+    }
+
+    /// The one place an endpoint's events become log lines (and metrics).
+    private func record(_ event: EndpointEvent) {
+        switch event {
+        case .published(_, let evicted):
+            if evicted > 0 { logger.info("evicted clients whose buffer was full", metadata: ["gpoll.evicted": "\(evicted)"]) }
+        case .registered(.refused(let reason)):
+            logger.debug("handshake refused", metadata: ["gpoll.reason": "\(reason)"])
+        case .registered(.registered), .polled:
+            break
+        case .requeued(let client):
+            logger.debug("undelivered message returned to its queue", metadata: ["gpoll.client": "\(client)"])
+        case .releasedForShutdown(let count):
+            if count > 0 { logger.info("released waiting polls for shutdown", metadata: ["gpoll.polls": "\(count)"]) }
+        case .expired(let timedOutPolls, let idleClients):
+            if timedOutPolls > 0 { logger.debug("polls timed out", metadata: ["gpoll.polls": "\(timedOutPolls)"]) }
+            if idleClients > 0 { logger.info("evicted idle clients", metadata: ["gpoll.evicted": "\(idleClients)"]) }
         }
     }
 
@@ -201,18 +224,11 @@ public final class GPollEndpoint: Sendable {
     }
 
     private func timerFired() {
-        let now = Self.now()
-        let (result, arm) = state.withLock { state in
+        modifyState { state, now, actions in
             if let armed = state.timerDeadline, armed <= now { state.timerDeadline = nil }
-            return (state.machine.expire(now: now), state.timerToArm())
-        }
-        if let arm { scheduleTimer(at: arm) }
-        if !result.timedOutPolls.isEmpty {
-            logger.debug("polls timed out", metadata: ["gpoll.polls": "\(result.timedOutPolls.count)"])
-            LoopPollRegistries.dispatch(result.timedOutPolls.map(PollCompletion.noContent), from: self)
-        }
-        if !result.expiredClients.isEmpty {
-            logger.info("evicted idle clients", metadata: ["gpoll.evicted": "\(result.expiredClients.count)"])
+            let result = state.machine.expire(now: now)
+            actions.answer(result.timedOutPolls.map(PollCompletion.noContent))
+            actions.report(.expired(timedOutPolls: result.timedOutPolls.count, idleClients: result.expiredClients.count))
         }
     }
 
@@ -221,12 +237,55 @@ public final class GPollEndpoint: Sendable {
     }
 }
 
+/// What one state change of an endpoint leaves to be done once its lock is released.
+struct EndpointActions {
+    /// Answers for waiting polls, sent to their event loops.
+    var completions: [PollCompletion] = []
+    /// A new expiry timer to arm, if the state machine's next deadline moved earlier.
+    var timer: GPollInstant?
+    /// What happened, for logs and metrics: one event per change (no array, so a
+    /// poll's way through the funnel allocates nothing for it).
+    var event: EndpointEvent?
+
+    mutating func answer(_ more: [PollCompletion]) {
+        if completions.isEmpty { completions = more } else { completions.append(contentsOf: more) }
+    }
+
+    mutating func report(_ event: EndpointEvent) { self.event = event }
+}
+
+/// Something an endpoint's state change did, as logs and metrics see it.
+enum EndpointEvent {
+    case published(delivered: Int, evicted: Int)
+    case registered(RegistrationResult)
+    case polled(PollEventOutcome)
+    case requeued(ClientID)
+    case releasedForShutdown(Int)
+    case expired(timedOutPolls: Int, idleClients: Int)
+}
+
+/// How a poll ended at the state machine, without its message.
+enum PollEventOutcome {
+    case delivered, waiting, notFound, badAcknowledgement, endedForShutdown
+}
+
+extension PollResult {
+    var outcome: PollEventOutcome {
+        switch self {
+        case .deliver: .delivered
+        case .wait: .waiting
+        case .notFound: .notFound
+        case .acknowledgementTooHigh: .badAcknowledgement
+        case .endNow: .endedForShutdown
+        }
+    }
+}
+
 /// Everything the endpoint's lock guards.
 struct EndpointState {
     var machine: BroadcasterState<ByteBuffer>
     /// When the one pending expiry timer fires; nil if none is armed.
     var timerDeadline: GPollInstant?
-    var shuttingDown = false
 
     init(machine: BroadcasterState<ByteBuffer>) { self.machine = machine }
 
