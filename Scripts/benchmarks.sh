@@ -10,8 +10,8 @@
 #                     as `PATH -port P -admin-port A -log-publish=false`
 #   --baseline PATH   also run another gpoll-server binary (an older build), as "gpoll-baseline"
 #   --rounds N        rounds (default 3); every round runs every server at every scenario
-#   --scenarios LIST  default "c10000 c1000": 10,000 lock-step pollers (100 messages) and
-#                     1,000 lock-step pollers (500 messages), 64-byte messages
+#   --scenarios LIST  default "c10000 c1000": 10,000 lock-step pollers (60 messages) and
+#                     1,000 lock-step pollers (300 messages), 64-byte messages
 #   --servers LIST    default "gpoll nchan", plus "original" and "baseline" when given
 #   --extras          afterwards, the gpoll-only runs: bursts of 10, and the broadcaster in-process
 # Environment: BUILD_FLAGS, extra flags for the release build ("-Xswiftc -g" to profile).
@@ -162,8 +162,8 @@ trap cleanup EXIT
 
 scenario_args() { # scenario
     case $1 in
-    c10000) echo "--clients 10000 --messages 100 --size 64 --burst 1 --hold 4 --timeout 30" ;;
-    c1000) echo "--clients 1000 --messages 500 --size 64 --burst 1 --hold 2 --timeout 30" ;;
+    c10000) echo "--clients 10000 --messages 60 --size 64 --burst 1 --hold 4 --timeout 30" ;;
+    c1000) echo "--clients 1000 --messages 300 --size 64 --burst 1 --hold 2 --timeout 30" ;;
     *) echo "benchmarks.sh: unknown scenario '$1' (c10000, c1000)" >&2; exit 64 ;;
     esac
 }

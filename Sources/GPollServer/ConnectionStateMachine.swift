@@ -52,7 +52,10 @@ struct ConnectionStateMachine {
 
     private var reading = Reading.idle
     private(set) var waiting: WaitingPoll?
-    private var backlog = CircularBuffer<Request>()
+    /// An array, not a CircularBuffer: an empty array allocates nothing, where a
+    /// CircularBuffer allocates 16 slots at once, for every idle connection (at
+    /// most ``maximumBacklog`` entries make removing from the front cheap enough).
+    private var backlog: [Request] = []
     private(set) var isQuiescing = false
 
     // MARK: Reading requests
@@ -165,7 +168,10 @@ struct ConnectionStateMachine {
     /// After any answer: the next pipelined request, or close when quiesced.
     mutating func nextAction() -> NextAction {
         guard waiting == nil else { return .none }
-        if let next = backlog.popFirst() { return .serve(next, keepAlive: reuse(next.keepAlive)) }
+        if !backlog.isEmpty {
+            let next = backlog.removeFirst()
+            return .serve(next, keepAlive: reuse(next.keepAlive))
+        }
         if isQuiescing, case .idle = reading { return .close }
         return .none
     }
