@@ -208,6 +208,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]
         ),
@@ -254,7 +255,7 @@ let package = Package(
         .testTarget(
             name: "GPollBenchTests",
             dependencies: [
-                "GPollBench", "GPollServer", "GPollCore",
+                "GPollBench", "GPollServer", "GPollCore", "GPollTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]

@@ -42,6 +42,10 @@ package struct HTTPBenchOptions: Sendable {
     package var hold: Double = 0
     package var caCertificatePath: String?
     package var insecure: Bool = false
+    /// The protocol the clients speak.
+    package var protocolKind: BenchProtocol = .gpoll
+    /// The server's pid, to read its CPU time and memory from /proc (Linux).
+    package var serverPID: Int32?
 
     package init(pollURL: String, publishURL: String) {
         self.pollURL = pollURL
@@ -121,6 +125,9 @@ package struct HTTPBenchOptions: Sendable {
         if !(timeout.isFinite && timeout > 0) { problems.append("--timeout must be a positive number of seconds (got \(timeout))") }
         if !(hold.isFinite && hold >= 0) { problems.append("--hold must be 0 or a positive number of seconds (got \(hold))") }
         if !(1...64).contains(threads) { problems.append("--threads must be between 1 and 64 (got \(threads))") }
+        if let serverPID, serverPID < 1 || !FileManager.default.fileExists(atPath: "/proc/\(serverPID)/stat") {
+            problems.append("--server-pid \(serverPID) is not a running process (it is read from /proc/PID/stat)")
+        }
         if caCertificatePath != nil && insecure { problems.append("--ca-cert and --insecure exclude each other") }
         let usesTLS = (poll?.tls ?? false) || (publish?.tls ?? false)
         if (caCertificatePath != nil || insecure) && !usesTLS && poll != nil && publish != nil {
@@ -142,7 +149,9 @@ package struct HTTPBenchOptions: Sendable {
             threads: threads,
             hold: hold,
             caCertificatePath: caCertificatePath,
-            insecure: insecure
+            insecure: insecure,
+            protocolKind: protocolKind,
+            serverPID: serverPID
         ))
     }
 }
@@ -170,6 +179,8 @@ package struct HTTPBenchConfiguration: Sendable {
     var hold: Double
     var caCertificatePath: String?
     var insecure: Bool
+    var protocolKind: BenchProtocol
+    var serverPID: Int32?
 }
 
 /// Settings of the in-process benchmark.

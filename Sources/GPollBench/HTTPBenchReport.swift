@@ -54,6 +54,11 @@ package struct HTTPBenchReport: Codable, Sendable {
     /// Why the run could not finish normally, if it could not.
     var failure: String?
 
+    /// "gpoll" or "nchan" (for nchan a handshake is a connection, it has none).
+    var protocolKind: String
+    /// The server's CPU and memory, when --server-pid named it.
+    var server: ServerUsage?
+
     /// Every client got every message exactly once, in order, and nothing failed.
     package var passed: Bool {
         failure == nil && errors == 0 && handshakeFailures == 0 && clientsLost == 0 && clientsEvicted == 0
@@ -78,7 +83,7 @@ package struct HTTPBenchReport: Codable, Sendable {
     package func text() -> String {
         var lines: [String] = []
         let schedule = burst.map { "lock-step, burst \($0)" } ?? rate.map { "open loop, \(fmt($0)) messages/s" } ?? "?"
-        lines.append("gpoll-bench http: \(clients) clients, \(messages) messages of \(size) bytes, \(schedule)")
+        lines.append("gpoll-bench http (\(protocolKind)): \(clients) clients, \(messages) messages of \(size) bytes, \(schedule)")
         lines.append("  poll URL     \(pollURL)")
         lines.append("  publish URL  \(publishURL)")
         lines.append("")
@@ -97,10 +102,31 @@ package struct HTTPBenchReport: Codable, Sendable {
         if burstsTimedOut > 0 {
             lines.append("timed out      \(burstsTimedOut) waits for full delivery, \(stragglers) straggling clients in sum")
         }
+        if let server {
+            lines.append("server CPU     \(server.cpuSeconds.map { fmt($0) } ?? "?") s in the measurement: \(server.cpuMicrosecondsPerDelivery.map { fmt($0) } ?? "?") µs per delivery")
+            lines.append("machine        bench \(server.benchCPUSeconds.map { fmt($0) } ?? "?") s CPU; everything else \(server.otherCores.map { String(format: "%.2f", $0) } ?? "?") cores meanwhile")
+            lines.append("server memory  \(server.memoryIdleKB.map(String.init) ?? "?") kB before connecting, \(server.memoryWaitingKB.map(String.init) ?? "? (no --hold)") kB with every poll waiting: \(server.bytesPerWaitingPoll.map { fmt($0) } ?? "?") bytes per waiting poll")
+        }
         if let failure { lines.append("FAILED: \(failure)") }
         lines.append(passed ? "result         PASS: every client got every message exactly once, in order" : "result         FAIL")
         return lines.joined(separator: "\n")
     }
+}
+
+/// The server's resources as /proc shows them (``ServerProcessProbe``).
+struct ServerUsage: Codable, Sendable {
+    /// utime + stime of the server (and its child processes) from the first publish to the last delivery.
+    var cpuSeconds: Double?
+    /// The bench's own CPU in the same interval.
+    var benchCPUSeconds: Double?
+    /// What everything else on the machine used meanwhile, in cores (busy CPU from
+    /// /proc/stat less server and bench, over the measurement's seconds).
+    var otherCores: Double?
+    var cpuMicrosecondsPerDelivery: Double?
+    /// Pss before the first connection, and at the end of --hold with every poll waiting.
+    var memoryIdleKB: Int?
+    var memoryWaitingKB: Int?
+    var bytesPerWaitingPoll: Double?
 }
 
 /// A number with thousands grouping and at most two decimals.

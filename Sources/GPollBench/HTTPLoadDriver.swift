@@ -91,6 +91,8 @@ package final class HTTPLoadDriver: Sendable {
                 channels.append(channel)
             }
         }
+        let probe = config.serverPID.map { ServerProcessProbe(pid: $0) }
+        let memoryIdleKB = probe?.memoryKB()
         let handshakeStart = NIODeadline.now()
         try await Self.connectAll(
             count: config.clients, concurrency: config.connectConcurrency, loop: loops[0], makeBootstrap: makeBootstrap,
@@ -98,27 +100,36 @@ package final class HTTPLoadDriver: Sendable {
         ) { channel, done in
             let tally = talliesByLoop[ObjectIdentifier(channel.eventLoop)]!
             return PollClientHandler(
-                url: pollURL, clientBuffer: config.clientBuffer, counters: counters, gate: gate, tally: tally,
+                url: pollURL, protocolKind: config.protocolKind, clientBuffer: config.clientBuffer, counters: counters, gate: gate, tally: tally,
                 handshakeTimeout: timeout, handshakeDone: done
             )
         }
         let handshakeSeconds = Double((NIODeadline.now() - handshakeStart).nanoseconds) / 1e9
         let handshakes = counters.handshakes.load(ordering: .relaxed)
 
+        var memoryWaitingKB: Int?
         if config.hold > 0 && handshakes > 0 {
             progress?("all \(handshakes) clients registered and polling; holding \(config.hold) s before publishing")
             try? await Task.sleep(for: .nanoseconds(Int64(config.hold * 1e9)))
+            // Every poll has had the hold to arrive and wait: the server's memory now is its cost.
+            memoryWaitingKB = probe?.memoryKB()
         }
 
         // Measurement phase.
         var measurement = Measurement()
         var failure: String?
+        var serverCPUSeconds: Double?
+        var machineBusySeconds: Double?
+        var benchCPUSeconds: Double?
         if handshakes > 0 {
             counters.phase.store(Phase.measuring.rawValue, ordering: .relaxed)
             do {
                 let publisher = try await Publisher.connect(
                     url: config.publishURL, client: try Self.publishClient(config, group: group),
                     extraHeaders: config.publishHeaders, size: config.size, counters: counters, timeout: timeout)
+                let cpuBefore = probe?.cpuSeconds()
+                let machineBefore = ServerProcessProbe.machineBusySeconds()
+                let benchBefore = ServerProcessProbe.ownCPUSeconds()
                 measurement = await measure(
                     publisher: publisher, gate: gate, counters: counters, timeout: timeout, timerLoop: loops[0]
                 ) { target in
@@ -132,6 +143,11 @@ package final class HTTPLoadDriver: Sendable {
                     }
                     return stragglers
                 }
+                if let cpuBefore, let cpuAfter = probe?.cpuSeconds() { serverCPUSeconds = cpuAfter - cpuBefore }
+                if let machineBefore, let machineAfter = ServerProcessProbe.machineBusySeconds() {
+                    machineBusySeconds = machineAfter - machineBefore
+                }
+                benchCPUSeconds = ServerProcessProbe.ownCPUSeconds() - benchBefore
                 await publisher.close()
                 failure = measurement.failure
             } catch {
@@ -203,7 +219,27 @@ package final class HTTPLoadDriver: Sendable {
             burstsTimedOut: measurement.burstsTimedOut,
             stragglers: measurement.stragglers,
             stoppedBy: measurement.stoppedBy,
-            failure: failure
+            failure: failure,
+            protocolKind: config.protocolKind.rawValue,
+            server: probe.map { _ in
+                ServerUsage(
+                    cpuSeconds: serverCPUSeconds,
+                    benchCPUSeconds: benchCPUSeconds,
+                    otherCores: machineBusySeconds.flatMap { busy in
+                        serverCPUSeconds.flatMap { server in
+                            benchCPUSeconds.map { bench in
+                                measurement.seconds > 0 ? max(0, busy - server - bench) / measurement.seconds : 0
+                            }
+                        }
+                    },
+                    cpuMicrosecondsPerDelivery: serverCPUSeconds.flatMap { deliveries > 0 ? $0 * 1e6 / Double(deliveries) : nil },
+                    memoryIdleKB: memoryIdleKB,
+                    memoryWaitingKB: memoryWaitingKB,
+                    bytesPerWaitingPoll: memoryIdleKB.flatMap { idle in
+                        memoryWaitingKB.map { waiting in handshakes > 0 ? Double(waiting - idle) * 1024 / Double(handshakes) : 0 }
+                    }
+                )
+            }
         )
     }
 

@@ -3,9 +3,11 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 
-/// One simulated gpoll client on its own connection: the handshake, then one
-/// poll always in flight (a new poll right after every 200 or 204). It checks
-/// each message's sequence number and records its latency in its loop's tally.
+/// One simulated long-poll client on its own connection: for gpoll the
+/// handshake, then one poll always in flight (a new poll right after every 200
+/// or 204); for nchan (``BenchProtocol/nchan``) no handshake, and each poll
+/// carries the validators of the previous 200. It checks each message's sequence
+/// number and records its latency in its loop's tally.
 ///
 /// Confined to its channel's event loop.
 final class PollClientHandler: ChannelInboundHandler {
@@ -15,6 +17,7 @@ final class PollClientHandler: ChannelInboundHandler {
     enum Phase { case connecting, handshaking, polling, finished }
 
     private let url: BenchURL
+    private let protocolKind: BenchProtocol
     private let clientBuffer: Int
     private let counters: RunCounters
     private let gate: DeliveryGate
@@ -26,6 +29,7 @@ final class PollClientHandler: ChannelInboundHandler {
     private(set) var phase = Phase.connecting
     private var pollHead: HTTPRequestHead?
     private var status: HTTPResponseStatus = .ok
+    private var responseHeaders = HTTPHeaders()
     private var body: ByteBuffer?
     private var context: ChannelHandlerContext?
     private var handshakeTimer: Scheduled<Void>?
@@ -36,9 +40,10 @@ final class PollClientHandler: ChannelInboundHandler {
     private var nextSequence: UInt64 = 0
     private var gaps: Set<UInt64> = []
 
-    init(url: BenchURL, clientBuffer: Int, counters: RunCounters, gate: DeliveryGate, tally: LoopTally,
+    init(url: BenchURL, protocolKind: BenchProtocol, clientBuffer: Int, counters: RunCounters, gate: DeliveryGate, tally: LoopTally,
          handshakeTimeout: TimeAmount, handshakeDone: EventLoopPromise<Bool>) {
         self.url = url
+        self.protocolKind = protocolKind
         self.clientBuffer = clientBuffer
         self.counters = counters
         self.gate = gate
@@ -63,6 +68,14 @@ final class PollClientHandler: ChannelInboundHandler {
 
     private func start(context: ChannelHandlerContext) {
         guard phase == .connecting else { return }
+        if protocolKind == .nchan {
+            // No handshake: the connection is the registration, the first poll waits for message one.
+            var headers = HTTPHeaders()
+            headers.add(name: "Host", value: url.hostHeader)
+            pollHead = HTTPRequestHead(version: .http1_1, method: .GET, uri: url.target, headers: headers)
+            joined(context: context)
+            return
+        }
         phase = .handshaking
         handshakeTimer = context.eventLoop.assumeIsolated().scheduleTask(in: handshakeTimeout) { [self] in
             guard self.phase == .handshaking else { return }
@@ -85,6 +98,7 @@ final class PollClientHandler: ChannelInboundHandler {
         switch unwrapInboundIn(data) {
         case .head(let head):
             status = head.status
+            responseHeaders = head.headers
             body = nil
         case .body(var chunk):
             if body == nil { body = chunk } else { body!.writeBuffer(&chunk) }
@@ -114,15 +128,24 @@ final class PollClientHandler: ChannelInboundHandler {
             var headers = HTTPHeaders()
             headers.add(name: "Host", value: url.hostHeader)
             pollHead = HTTPRequestHead(version: .http1_1, method: .GET, uri: url.target(clientID: id.description), headers: headers)
-            phase = .polling
-            gate.joined()
-            counters.handshakes.wrappingAdd(1, ordering: .relaxed)
-            handshakeDone.succeed(true)
-            sendPoll(context: context)
+            joined(context: context)
         }
     }
 
+    /// Registered (gpoll: handshake answered; nchan: connected): count it and start polling.
+    private func joined(context: ChannelHandlerContext) {
+        phase = .polling
+        gate.joined()
+        counters.handshakes.wrappingAdd(1, ordering: .relaxed)
+        handshakeDone.succeed(true)
+        sendPoll(context: context)
+    }
+
     private func pollEnded(_ body: ByteBuffer?, context: ChannelHandlerContext) {
+        if protocolKind == .nchan {
+            nchanPollEnded(body, context: context)
+            return
+        }
         switch status.code {
         case 200:
             if let body, let stamp = MessageStamp.read(body) {
@@ -144,6 +167,30 @@ final class PollClientHandler: ChannelInboundHandler {
                 counters.lost.wrappingAdd(1, ordering: .relaxed)
             }
             finish(context: context)
+        default:
+            fail("poll answered \(status.code)")
+        }
+    }
+
+    /// nchan: a 200 moves the cursor to its message; 304 (subscriber timeout) polls
+    /// again from where the client is. nchan forgets no subscriber, so anything else is an error.
+    private func nchanPollEnded(_ body: ByteBuffer?, context: ChannelHandlerContext) {
+        switch status.code {
+        case 200:
+            guard let cursor = NchanCursor(responseHeaders: responseHeaders) else {
+                fail("nchan 200 without Last-Modified and Etag")
+                return
+            }
+            cursor.apply(to: &pollHead!.headers)
+            if let body, let stamp = MessageStamp.read(body) {
+                accept(stamp)
+            } else {
+                counters.foreign.wrappingAdd(1, ordering: .relaxed)
+            }
+            sendPoll(context: context)
+        case 304, 408:
+            counters.timeouts.wrappingAdd(1, ordering: .relaxed)
+            sendPoll(context: context)
         default:
             fail("poll answered \(status.code)")
         }

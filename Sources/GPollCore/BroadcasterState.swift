@@ -50,6 +50,10 @@ public struct BroadcasterState<Message: Sendable>: Sendable {
 
     var counters = BroadcasterStatistics()
 
+    /// After ``beginShutdown(now:)``: no poll waits any more (each is answered 204
+    /// at once); publishing, handshakes and delivering queued messages go on.
+    public private(set) var isShuttingDown = false
+
     public init(configuration: BroadcasterConfiguration, uuidSource: some UUIDSource = SecureUUIDSource()) {
         precondition(configuration.problems.isEmpty, configuration.problems.joined(separator: "; "))
         self.configuration = configuration
@@ -152,6 +156,12 @@ public struct BroadcasterState<Message: Sendable>: Sendable {
             startIdleClock(of: uuid, now: now)
             counters.deliveredMessages += 1
             return .deliver(message, sequence: sequence)
+        }
+        // Shutting down: nothing may wait, so this poll ends now (nothing was taken;
+        // its ack counted, and the poll starts a new idle period as a 204 does).
+        if isShuttingDown {
+            startIdleClock(of: uuid, now: now)
+            return .endNow
         }
         let current = clients[uuid]!
         // Newest poll wins (Spec section 11): the older poll ends with 204 at once.
@@ -349,25 +359,33 @@ public struct BroadcasterState<Message: Sendable>: Sendable {
         return result
     }
 
-    /// Ends every waiting poll at once, for a graceful shutdown: answer each 204.
-    public mutating func releaseAllPolls(now: GPollInstant) -> [PollToken] {
-        let waiting = waitingPolls
-        waitingPolls.removeAll()
-        for uuid in waiting.values { endWaiting(of: uuid, now: now) }
-        return Array(waiting.keys)
+    /// Starts a graceful shutdown: every waiting poll ends at once (answer each
+    /// 204), and from now on a poll that would wait gets ``PollResult/endNow``.
+    /// Calling it again releases nothing more.
+    public mutating func beginShutdown(now: GPollInstant) -> [PollToken] {
+        isShuttingDown = true
+        return releaseWaitingPolls(now: now)
     }
 
     /// Evicts every client, for a cluster node that lost messages it owed them
     /// (Spec 9: a client that cannot get every message is evicted, and registers
     /// again). Returns the waiting polls to answer 204; their next poll gets 404.
     public mutating func evictAll(now: GPollInstant) -> (releasedPolls: [PollToken], evicted: [ClientID]) {
-        let released = releaseAllPolls(now: now)
+        let released = releaseWaitingPolls(now: now)
         let evicted = clients.values.map(\.id)
         for record in clients.values { removeClient(record.id.uuid, reason: .bufferOverflow, indexedAt: record.effectiveCursor) }
         return (released, evicted)
     }
 
     // MARK: Internals
+
+    /// Ends every waiting poll without a message; returns them, to answer 204.
+    private mutating func releaseWaitingPolls(now: GPollInstant) -> [PollToken] {
+        let waiting = waitingPolls
+        waitingPolls.removeAll()
+        for uuid in waiting.values { endWaiting(of: uuid, now: now) }
+        return Array(waiting.keys)
+    }
 
     /// A waiting poll ended without a message (timeout, disconnect, shutdown);
     /// the caller already took it out of `waitingPolls`.

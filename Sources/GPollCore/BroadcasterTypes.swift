@@ -93,6 +93,9 @@ public enum PollResult<Message: Sendable>: Sendable {
     /// Answer 400: `ack=n` with n above the highest sequence handed out (AK-6).
     /// Nothing changed.
     case acknowledgementTooHigh(highestHandedOut: UInt64)
+    /// Answer 204 now: the endpoint is shutting down (``BroadcasterState/beginShutdown(now:)``)
+    /// and nothing was queued for the client. Its `ack` still counted.
+    case endNow
 }
 
 /// A message for a waiting poll: write it as the poll's 200 answer.

@@ -45,8 +45,13 @@ enum QueryItem {
         for pair in query.split(separator: UInt8(ascii: "&"), omittingEmptySubsequences: true) {
             let equals = pair.firstIndex(of: UInt8(ascii: "="))
             let rawName = pair[..<(equals ?? pair.endIndex)]
-            // A pair whose name cannot be decoded cannot be the one sought; skip it as the original does.
-            guard let decodedName = formDecode(rawName), decodedName == name else { continue }
+            if rawName.contains(where: { $0 == UInt8(ascii: "%") || $0 == UInt8(ascii: "+") }) {
+                // A pair whose name cannot be decoded cannot be the one sought; skip it as the original does.
+                guard let decodedName = formDecode(rawName), decodedName == name else { continue }
+            } else {
+                // Nothing to decode (every poll's names): compare in place, allocating nothing.
+                guard rawName.elementsEqual(name) else { continue }
+            }
             let rawValue = equals.map { pair[pair.index(after: $0)...] } ?? pair[pair.endIndex...]
             return .some(formDecode(rawValue))
         }

@@ -85,20 +85,13 @@ public final class GPollEndpoint: Sendable {
     /// or has been evicted.
     @discardableResult
     public func send(_ message: ByteBuffer) -> SendSummary {
-        let now = Self.now()
-        let (result, arm) = state.withLock { state in
+        modifyState { state, now, actions in
             let result = state.machine.publish(message, now: now)
-            return (result, state.timerToArm())
+            actions.answer(result.deliveries.map(PollCompletion.message))
+            actions.report(.published(delivered: result.deliveries.count, evicted: result.evicted.count,
+                                      bytes: message.readableBytes, startedAt: now))
+            return SendSummary(delivered: result.deliveries.count, queued: result.queued, evicted: result.evicted.count)
         }
-        if let arm { scheduleTimer(at: arm) }
-        if !result.deliveries.isEmpty {
-            LoopPollRegistries.dispatch(result.deliveries.map(PollCompletion.message), from: self)
-        }
-        if !result.evicted.isEmpty {
-            logger.debug("evicted clients whose buffer was full", metadata: ["gpoll.evicted": "\(result.evicted.count)"])
-        }
-        metrics.published(result, bytes: message.readableBytes, since: now.nanoseconds)
-        return SendSummary(delivered: result.deliveries.count, queued: result.queued, evicted: result.evicted.count)
     }
 
     /// Offers these bytes as one message; see ``send(_:)-(ByteBuffer)``.
@@ -113,14 +106,11 @@ public final class GPollEndpoint: Sendable {
 
     /// Registers a client, as a handshake does; usable without HTTP (for benchmarks).
     public func register() -> RegistrationResult {
-        let now = Self.now()
-        let (result, arm) = state.withLock { state in
-            (state.machine.register(now: now), state.timerToArm())
+        modifyState { state, now, actions in
+            let result = state.machine.register(now: now)
+            actions.report(.registered(result))
+            return result
         }
-        if let arm { scheduleTimer(at: arm) }
-        metrics.handshake(result)
-        if case .refused(let reason) = result { logger.debug("handshake refused", metadata: ["gpoll.reason": "\(reason)"]) }
-        return result
     }
 
     /// What the HTTP layer does with a poll.
@@ -138,77 +128,118 @@ public final class GPollEndpoint: Sendable {
 
     /// The HTTP layer's poll; `ack` is the poll's `ack=n`, nil for a gpoll/1 poll.
     func poll(_ id: ClientID, acknowledging ack: UInt64?, token: PollToken) -> PollOutcome {
-        let now = Self.now()
-        let (result, shuttingDown, arm) = state.withLock { state in
+        modifyState { state, now, actions in
             let result = state.machine.poll(id, acknowledging: ack, token: token, now: now)
-            if case .wait = result, state.shuttingDown {
-                // Shutdown already released every poll; a late one must not wait.
-                state.machine.withdraw(token, now: now)
+            actions.report(.polled(result.outcome))
+            switch result {
+            case .deliver(let message, let sequence): return .deliver(message, sequence: sequence)
+            case .notFound(let ended): return .notFound(ended?.wireReason ?? .unknown)
+            case .acknowledgementTooHigh: return .badAcknowledgement
+            case .endNow: return .endNow
+            case .wait(let superseded):
+                if let superseded { actions.answer([.noContent(superseded)]) }
+                return .wait
             }
-            return (result, state.shuttingDown, state.timerToArm())
-        }
-        if let arm { scheduleTimer(at: arm) }
-        metrics.polled(result, shuttingDown: shuttingDown)
-        switch result {
-        case .deliver(let message, let sequence): return .deliver(message, sequence: sequence)
-        case .notFound(let ended): return .notFound(ended?.wireReason ?? .unknown)
-        case .acknowledgementTooHigh: return .badAcknowledgement
-        case .wait(let superseded):
-            if let superseded { LoopPollRegistries.dispatch([.noContent(superseded)], from: self) }
-            return shuttingDown ? .endNow : .wait
         }
     }
 
     /// The connection of a waiting poll closed: the poll must not take a message.
     func withdraw(_ token: PollToken) {
-        let now = Self.now()
-        let arm = state.withLock { state in
-            state.machine.withdraw(token, now: now)
-            return state.timerToArm()
+        modifyState { state, now, _ in
+            _ = state.machine.withdraw(token, now: now)
         }
-        if let arm { scheduleTimer(at: arm) }
     }
 
     /// A message could not be written to its poll: back to the front of the queue,
     /// or on to a poll of that client that waits by now.
     func returnUndelivered(_ message: ByteBuffer, sequence: UInt64, to client: ClientID) {
-        let now = Self.now()
-        let (result, arm) = state.withLock { state in
-            (state.machine.returnUndelivered(message, sequence: sequence, to: client, now: now), state.timerToArm())
-        }
-        if let arm { scheduleTimer(at: arm) }
-        switch result {
-        case .deliver(let delivery):
-            metrics.delivered(1, bytes: delivery.message.readableBytes)
-            LoopPollRegistries.dispatch([.message(delivery)], from: self)
-        case .requeued: logger.debug("undelivered message returned to its queue", metadata: ["gpoll.client": "\(client)"])
-        case .clientGone: break
+        modifyState { state, now, actions in
+            switch state.machine.returnUndelivered(message, sequence: sequence, to: client, now: now) {
+            case .deliver(let delivery):
+                actions.answer([.message(delivery)])
+                actions.report(.redelivered(bytes: delivery.message.readableBytes))
+            case .requeued: actions.report(.requeued(client))
+            case .clientGone: break
+            }
         }
     }
 
     /// For a graceful shutdown: answers every waiting poll 204, and every later
     /// poll that would wait 204 at once. Messages already queued are still delivered.
     public func beginShutdown() {
-        let now = Self.now()
-        let (tokens, clients) = state.withLock { state in
+        modifyState { state, now, actions in
             // The clients end with the service; counted once, however often this is called.
-            let clients = state.shuttingDown ? 0 : state.machine.clientCount
-            state.shuttingDown = true
-            return (state.machine.releaseAllPolls(now: now), clients)
-        }
-        metrics.shutDown(releasedPolls: tokens.count, clients: clients)
-        if !tokens.isEmpty {
-            logger.info("released waiting polls for shutdown", metadata: ["gpoll.polls": "\(tokens.count)"])
-            LoopPollRegistries.dispatch(tokens.map(PollCompletion.noContent), from: self)
+            let clients = state.machine.isShuttingDown ? 0 : state.machine.clientCount
+            let released = state.machine.beginShutdown(now: now)
+            actions.answer(released.map(PollCompletion.noContent))
+            actions.report(.releasedForShutdown(polls: released.count, clients: clients))
         }
     }
 
     /// Evicts every client (a cluster node that lost messages it owed them):
     /// waiting polls end 204, and every later poll of these ids gets 404.
     public func evictAllClients() {
-        let (released, evicted) = state.withLock { $0.machine.evictAll(now: Self.now()) }
-        if !released.isEmpty { LoopPollRegistries.dispatch(released.map(PollCompletion.noContent), from: self) }
-        if !evicted.isEmpty { logger.warning("evicted every client", metadata: ["gpoll.evicted": "\(evicted.count)"]) }
+        modifyState { state, now, actions in
+            let (released, evicted) = state.machine.evictAll(now: now)
+            actions.answer(released.map(PollCompletion.noContent))
+            actions.report(.evictedAll(evicted.count))
+        }
+    }
+
+    // MARK: The funnel
+
+    /// Every change of this endpoint's state goes through here: the clock is read
+    /// once, `change` runs under the lock on the state machine and records what is
+    /// to be done in `actions`; the timer, the answers to waiting polls and the
+    /// events (logs; the place for metrics too) are carried out after the lock is
+    /// released, in ``perform(_:)``.
+    private func modifyState<Result>(
+        _ change: (inout EndpointState, GPollInstant, inout EndpointActions) -> Result
+    ) -> Result {
+        let now = Self.now()
+        var actions = EndpointActions()
+        let result = state.withLock { state in
+            let result = change(&state, now, &actions)
+            actions.timer = state.timerToArm()
+            return result
+        }
+        perform(actions)
+        return result
+    }
+
+    /// Carries out what one state change asked for, outside the lock.
+    private func perform(_ actions: EndpointActions) {
+        if let deadline = actions.timer { scheduleTimer(at: deadline) }
+        if !actions.completions.isEmpty { LoopPollRegistries.dispatch(actions.completions, from: self) }
+        if let event = actions.event { record(event) }
+    }
+
+    /// The one place an endpoint's events become metrics and log lines. Evictions
+    /// are counted, and logged at debug only: under load they come by the thousand.
+    private func record(_ event: EndpointEvent) {
+        switch event {
+        case .published(let delivered, let evicted, let bytes, let startedAt):
+            metrics.published(delivered: delivered, evicted: evicted, bytes: bytes, since: startedAt.nanoseconds)
+            if evicted > 0 { logger.debug("evicted clients whose buffer was full", metadata: ["gpoll.evicted": "\(evicted)"]) }
+        case .registered(let result):
+            metrics.handshake(result)
+            if case .refused(let reason) = result { logger.debug("handshake refused", metadata: ["gpoll.reason": "\(reason)"]) }
+        case .polled(let outcome):
+            metrics.polled(outcome)
+        case .redelivered(let bytes):
+            metrics.delivered(1, bytes: bytes)
+        case .requeued(let client):
+            logger.debug("undelivered message returned to its queue", metadata: ["gpoll.client": "\(client)"])
+        case .releasedForShutdown(let polls, let clients):
+            metrics.shutDown(releasedPolls: polls, clients: clients)
+            if polls > 0 { logger.info("released waiting polls for shutdown", metadata: ["gpoll.polls": "\(polls)"]) }
+        case .evictedAll(let count):
+            if count > 0 { logger.warning("evicted every client", metadata: ["gpoll.evicted": "\(count)"]) }
+        case .expired(let timedOutPolls, let idleClients):
+            metrics.expired(timedOutPolls: timedOutPolls, idleClients: idleClients)
+            if timedOutPolls > 0 { logger.debug("polls timed out", metadata: ["gpoll.polls": "\(timedOutPolls)"]) }
+            if idleClients > 0 { logger.debug("evicted idle clients", metadata: ["gpoll.evicted": "\(idleClients)"]) }
+        }
     }
 
     // MARK: Timer
@@ -220,19 +251,11 @@ public final class GPollEndpoint: Sendable {
     }
 
     private func timerFired() {
-        let now = Self.now()
-        let (result, arm) = state.withLock { state in
+        modifyState { state, now, actions in
             if let armed = state.timerDeadline, armed <= now { state.timerDeadline = nil }
-            return (state.machine.expire(now: now), state.timerToArm())
-        }
-        if let arm { scheduleTimer(at: arm) }
-        metrics.expired(result)
-        if !result.timedOutPolls.isEmpty {
-            logger.debug("polls timed out", metadata: ["gpoll.polls": "\(result.timedOutPolls.count)"])
-            LoopPollRegistries.dispatch(result.timedOutPolls.map(PollCompletion.noContent), from: self)
-        }
-        if !result.expiredClients.isEmpty {
-            logger.debug("evicted idle clients", metadata: ["gpoll.evicted": "\(result.expiredClients.count)"])
+            let result = state.machine.expire(now: now)
+            actions.answer(result.timedOutPolls.map(PollCompletion.noContent))
+            actions.report(.expired(timedOutPolls: result.timedOutPolls.count, idleClients: result.expiredClients.count))
         }
     }
 
@@ -241,12 +264,64 @@ public final class GPollEndpoint: Sendable {
     }
 }
 
+/// What one state change of an endpoint leaves to be done once its lock is released.
+struct EndpointActions {
+    /// Answers for waiting polls, sent to their event loops.
+    var completions: [PollCompletion] = []
+    /// A new expiry timer to arm, if the state machine's next deadline moved earlier.
+    var timer: GPollInstant?
+    /// What happened, for logs and metrics: one event per change (no array, so a
+    /// poll's way through the funnel allocates nothing for it).
+    var event: EndpointEvent?
+
+    mutating func answer(_ more: [PollCompletion]) {
+        if completions.isEmpty { completions = more } else { completions.append(contentsOf: more) }
+    }
+
+    mutating func report(_ event: EndpointEvent) { self.event = event }
+}
+
+/// Something an endpoint's state change did, as logs and metrics see it.
+enum EndpointEvent {
+    case published(delivered: Int, evicted: Int, bytes: Int, startedAt: GPollInstant)
+    case registered(RegistrationResult)
+    case polled(PollEventOutcome)
+    /// A message whose write failed went straight on to a poll of its client that waits by now.
+    case redelivered(bytes: Int)
+    case requeued(ClientID)
+    /// Shutdown began: `polls` waiting polls answered 204, `clients` clients end with the service.
+    case releasedForShutdown(polls: Int, clients: Int)
+    case evictedAll(Int)
+    case expired(timedOutPolls: Int, idleClients: Int)
+}
+
+/// How a poll ended at the state machine, without its message.
+enum PollEventOutcome {
+    case delivered(bytes: Int)
+    /// It waits; `supersededOlder`: an older poll of the client was answered 204.
+    case waiting(supersededOlder: Bool)
+    case notFound(GPollReason)
+    case badAcknowledgement
+    case endedForShutdown
+}
+
+extension PollResult where Message == ByteBuffer {
+    var outcome: PollEventOutcome {
+        switch self {
+        case .deliver(let message, _): .delivered(bytes: message.readableBytes)
+        case .wait(let superseded): .waiting(supersededOlder: superseded != nil)
+        case .notFound(let ended): .notFound(ended?.wireReason ?? .unknown)
+        case .acknowledgementTooHigh: .badAcknowledgement
+        case .endNow: .endedForShutdown
+        }
+    }
+}
+
 /// Everything the endpoint's lock guards.
 struct EndpointState {
     var machine: BroadcasterState<ByteBuffer>
     /// When the one pending expiry timer fires; nil if none is armed.
     var timerDeadline: GPollInstant?
-    var shuttingDown = false
 
     init(machine: BroadcasterState<ByteBuffer>) { self.machine = machine }
 

@@ -39,38 +39,32 @@ public final class GPollHTTPHandler: ChannelInboundHandler, RemovableChannelHand
     private let router: GPollRouter
     private let unknownPaths: UnknownPathPolicy
     private var registry: LoopPollRegistry?
-    private var request: RequestState = .idle
-    private var waiting: WaitingPoll?
-    /// Complete requests read while this connection's poll waits, answered in
-    /// order once it is. Only a pipelining client fills it; past
-    /// ``maximumBacklog`` the connection is closed rather than buffered further.
-    private var backlog = CircularBuffer<RequestState>()
-    /// The server is shutting down: answer what is in flight, then close.
-    private var quiescing = false
+    /// This connection's requests, waiting poll, pipelined backlog and quiescing;
+    /// the handler does what its actions say.
+    private var connection = ConnectionStateMachine()
 
     /// How many requests a client may pipeline behind its waiting poll.
-    public static let maximumBacklog = 16
+    public static let maximumBacklog = ConnectionStateMachine.maximumBacklog
 
-    private enum RequestState {
-        case idle
-        /// A gpoll request whose head arrived; it is answered at its end.
-        case gpoll(GPollEndpoint, target: String, keepAlive: ConnectionReuse)
-        /// Answer with this at the request's end.
-        case reject(GPollResponse, keepAlive: ConnectionReuse)
-        /// Passing an unknown path's request on.
-        case forwarding
+    /// How a poll's 200 goes down the pipeline.
+    enum ResponseWriting {
+        /// Head, body and end, for NIO's `HTTPResponseEncoder` (any pipeline).
+        case httpParts
+        /// The whole response as one pre-encoded `.body`, shared by a broadcast's
+        /// deliveries: only with ``GPollResponseEncoder`` (``GPollServer``'s pipeline).
+        case preEncodedMessages
     }
 
-    private struct WaitingPoll {
-        let token: PollToken
-        let endpoint: GPollEndpoint
-        let client: ClientID
-        let keepAlive: ConnectionReuse
+    private let responseWriting: ResponseWriting
+
+    public convenience init(router: GPollRouter, unknownPaths: UnknownPathPolicy = .notFound) {
+        self.init(router: router, unknownPaths: unknownPaths, responseWriting: .httpParts)
     }
 
-    public init(router: GPollRouter, unknownPaths: UnknownPathPolicy = .notFound) {
+    init(router: GPollRouter, unknownPaths: UnknownPathPolicy, responseWriting: ResponseWriting) {
         self.router = router
         self.unknownPaths = unknownPaths
+        self.responseWriting = responseWriting
     }
 
     public func handlerAdded(context: ChannelHandlerContext) {
@@ -78,74 +72,36 @@ public final class GPollHTTPHandler: ChannelInboundHandler, RemovableChannelHand
     }
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let part = unwrapInboundIn(data)
-        switch (part, request) {
-        case (.head(let head), _):
-            request = classify(head)
-            switch request {
-            case .forwarding: context.fireChannelRead(data)
-            case .gpoll where waiting == nil: context.continueIfExpected(head)
-            case .gpoll: break
-            case .idle, .reject: break
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            switch connection.headReceived(classify(head)) {
+            case .forward: context.fireChannelRead(data)
+            case .continueIfExpected: context.continueIfExpected(head)
+            case .none: break
             }
-        case (.body, .forwarding):
-            context.fireChannelRead(data)
-        case (.body, _):
-            break  // gpoll ignores request bodies; reading them keeps the connection usable
-        case (.end, .forwarding):
-            request = .idle
-            context.fireChannelRead(data)
-        case (.end, .gpoll(let endpoint, let target, let keepAlive)):
-            let ended = request
-            request = .idle
-            if waiting != nil { return enqueue(ended, context: context) }
-            serve(endpoint, target: target, keepAlive: keepAlive, context: context)
-            closeIfQuiesced(context: context)
-        case (.end, .reject(let response, let keepAlive)):
-            let ended = request
-            request = .idle
-            if waiting != nil { return enqueue(ended, context: context) }
-            context.writeResponse(response, keepAlive: reuse(keepAlive))
-            closeIfQuiesced(context: context)
-        case (.end, .idle):
-            break
-        }
-    }
-
-    /// Keeps a request that arrived behind this connection's waiting poll.
-    private func enqueue(_ pending: RequestState, context: ChannelHandlerContext) {
-        guard backlog.count < Self.maximumBacklog else {
-            // Answering out of order is not allowed and buffering without end is
-            // not an option: a client this far ahead of its answers loses the connection.
-            context.close(promise: nil)
-            return
-        }
-        backlog.append(pending)
-    }
-
-    /// Answers pipelined requests in order, until one of them waits.
-    private func drainBacklog(context: ChannelHandlerContext) {
-        while waiting == nil, let next = backlog.popFirst() {
-            switch next {
-            case .gpoll(let endpoint, let target, let keepAlive):
-                serve(endpoint, target: target, keepAlive: keepAlive, context: context)
-            case .reject(let response, let keepAlive):
-                context.writeResponse(response, keepAlive: reuse(keepAlive))
-            case .idle, .forwarding:
-                break
+        case .body:
+            if connection.bodyReceived() { context.fireChannelRead(data) }
+        case .end:
+            switch connection.endReceived() {
+            case .forward: context.fireChannelRead(data)
+            case .serve(let request, let keepAlive):
+                serve(request, keepAlive: keepAlive, context: context)
+                runNextActions(context: context)
+            case .close: context.close(promise: nil)
+            case .queued, .none: break
             }
         }
-        closeIfQuiesced(context: context)
     }
 
-    /// While quiescing every answer closes its connection.
-    private func reuse(_ keepAlive: ConnectionReuse) -> ConnectionReuse {
-        quiescing ? .close : keepAlive
-    }
-
-    private func closeIfQuiesced(context: ChannelHandlerContext) {
-        guard quiescing, waiting == nil, backlog.isEmpty, case .idle = request else { return }
-        context.close(promise: nil)
+    /// Serves pipelined requests in order until one waits, and closes a quiesced connection.
+    private func runNextActions(context: ChannelHandlerContext) {
+        while true {
+            switch connection.nextAction() {
+            case .serve(let request, let keepAlive): serve(request, keepAlive: keepAlive, context: context)
+            case .close: return context.close(promise: nil)
+            case .none: return
+            }
+        }
     }
 
     public func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
@@ -155,27 +111,32 @@ public final class GPollHTTPHandler: ChannelInboundHandler, RemovableChannelHand
         }
         // An idle connection closes now; a busy one after its answers (a waiting
         // poll is answered 204 by the endpoint's shutdown).
-        quiescing = true
-        closeIfQuiesced(context: context)
+        if case .close = connection.quiesce() { context.close(promise: nil) }
     }
 
-    private func classify(_ head: HTTPRequestHead) -> RequestState {
+    private func classify(_ head: HTTPRequestHead) -> ConnectionStateMachine.Head {
         if head.uri.utf8.count > Self.maximumTargetLength {
-            return .reject(.empty(.uriTooLong), keepAlive: .close)
+            return .request(.reject(.empty(.uriTooLong), keepAlive: .close))
         }
         guard let endpoint = router.endpoint(at: GPollRouter.path(of: head.uri)) else {
-            return unknownPaths == .forward ? .forwarding : .reject(.empty(.notFound), keepAlive: ConnectionReuse(head))
+            return unknownPaths == .forward ? .forward : .request(.reject(.empty(.notFound), keepAlive: ConnectionReuse(head)))
         }
         // A HEAD answer has no body, so a HEAD poll would take a message that
         // never reaches anyone (Spec TR-4); refusing HEAD (TR-3) keeps it harmless.
         if head.method == .HEAD {
-            return .reject(.empty(.methodNotAllowed, extraHeaders: [("Allow", "GET")]), keepAlive: ConnectionReuse(head))
+            return .request(.reject(.empty(.methodNotAllowed, extraHeaders: [("Allow", "GET")]), keepAlive: ConnectionReuse(head)))
         }
-        return .gpoll(endpoint, target: head.uri, keepAlive: ConnectionReuse(head))
+        return .request(.gpoll(endpoint, target: head.uri, keepAlive: ConnectionReuse(head)))
     }
 
-    private func serve(_ endpoint: GPollEndpoint, target: String, keepAlive requested: ConnectionReuse, context: ChannelHandlerContext) {
-        let keepAlive = reuse(requested)
+    private func serve(_ request: ConnectionStateMachine.Request, keepAlive: ConnectionReuse, context: ChannelHandlerContext) {
+        switch request {
+        case .reject(let response, _): context.writeResponse(response, keepAlive: keepAlive)
+        case .gpoll(let endpoint, let target, _): serve(endpoint, target: target, keepAlive: keepAlive, context: context)
+        }
+    }
+
+    private func serve(_ endpoint: GPollEndpoint, target: String, keepAlive: ConnectionReuse, context: ChannelHandlerContext) {
         switch RequestClassification(requestTarget: target.utf8) {
         case .handshake:
             switch endpoint.register() {
@@ -214,10 +175,11 @@ public final class GPollHTTPHandler: ChannelInboundHandler, RemovableChannelHand
         registry.insert(token, handler: self, context: context)
         switch endpoint.poll(id, acknowledging: ack, token: token) {
         case .wait:
-            waiting = WaitingPoll(token: token, endpoint: endpoint, client: id, keepAlive: keepAlive)
+            connection.pollWaits(token: token, endpoint: endpoint, keepAlive: keepAlive)
         case .deliver(let message, let sequence):
             registry.remove(token)
-            writeMessage(message, sequence: sequence, to: id, from: endpoint, keepAlive: keepAlive, context: context)
+            var encodings = DeliveryEncodings()
+            writeMessage(message, sequence: sequence, to: id, from: endpoint, keepAlive: keepAlive, context: context, encodings: &encodings)
         case .notFound(let reason):
             registry.remove(token)
             context.writeResponse(.refusal(.notFound, reason: reason), keepAlive: keepAlive)
@@ -231,42 +193,48 @@ public final class GPollHTTPHandler: ChannelInboundHandler, RemovableChannelHand
     }
 
     /// Called by the loop's registry, on this channel's loop, to answer the waiting poll.
-    func finishPoll(_ completion: PollCompletion, from endpoint: GPollEndpoint, context: ChannelHandlerContext) {
-        guard let waiting, waiting.token == completion.token else {
+    /// `encodings` is shared by the polls of one batch, which mostly answer with the same bytes.
+    func finishPoll(_ completion: PollCompletion, from endpoint: GPollEndpoint, context: ChannelHandlerContext, encodings: inout DeliveryEncodings) {
+        switch connection.pollAnswered(token: completion.token) {
+        case .stale:
             // Not this connection's current poll (cannot happen while the registry
-            // and `waiting` agree); a message must still not be lost.
+            // and the state machine agree); a message must still not be lost.
             if case .message(let delivery) = completion {
                 endpoint.returnUndelivered(delivery.message, sequence: delivery.sequence, to: delivery.client)
             }
-            return
-        }
-        self.waiting = nil
-        let keepAlive = reuse(waiting.keepAlive)
-        switch completion {
-        case .noContent:
-            context.writeResponse(.empty(.noContent), keepAlive: keepAlive)
-        case .message(let delivery):
-            guard context.channel.isActive else {
-                waiting.endpoint.returnUndelivered(delivery.message, sequence: delivery.sequence, to: delivery.client)
-                return
+        case .answer(let waiting, let keepAlive):
+            switch completion {
+            case .noContent:
+                context.writeResponse(.empty(.noContent), keepAlive: keepAlive)
+            case .message(let delivery):
+                guard context.channel.isActive else {
+                    waiting.endpoint.returnUndelivered(delivery.message, sequence: delivery.sequence, to: delivery.client)
+                    return
+                }
+                writeMessage(delivery.message, sequence: delivery.sequence, to: delivery.client, from: waiting.endpoint, keepAlive: keepAlive, context: context, encodings: &encodings)
             }
-            writeMessage(delivery.message, sequence: delivery.sequence, to: delivery.client, from: waiting.endpoint, keepAlive: keepAlive, context: context)
+            runNextActions(context: context)
         }
-        if keepAlive == .close { backlog.removeAll() }
-        drainBacklog(context: context)
     }
 
     /// Writes a message as a poll's 200; if the write fails the client never got it, so it goes back.
     private func writeMessage(
         _ message: ByteBuffer, sequence: UInt64, to client: ClientID, from endpoint: GPollEndpoint,
-        keepAlive: ConnectionReuse, context: ChannelHandlerContext
+        keepAlive: ConnectionReuse, context: ChannelHandlerContext, encodings: inout DeliveryEncodings
     ) {
         let written = context.eventLoop.makePromise(of: Void.self)
         written.futureResult.whenFailure { _ in
             endpoint.returnUndelivered(message, sequence: sequence, to: client)
         }
         let header = endpoint.configuration.offersAcknowledgedDelivery ? sequence : nil
-        context.writeResponse(.message(message, sequence: header), keepAlive: keepAlive, promise: written)
+        switch responseWriting {
+        case .httpParts:
+            let head = encodings.heads.head(bodyBytes: message, sequence: header, keepAlive: keepAlive)
+            context.writeResponse(head: head, body: message, keepAlive: keepAlive, promise: written)
+        case .preEncodedMessages:
+            let bytes = encodings.responses.response(for: message, sequence: header, keepAlive: keepAlive, allocator: context.channel.allocator)
+            context.writeEncodedResponse(bytes, keepAlive: keepAlive, promise: written)
+        }
     }
 
     public func channelInactive(context: ChannelHandlerContext) {
@@ -277,7 +245,7 @@ public final class GPollHTTPHandler: ChannelInboundHandler, RemovableChannelHand
     public func errorCaught(context: ChannelHandlerContext, error: any Error) {
         // An I/O error ends the connection; its waiting poll must not take a message.
         // Peers that vanish are routine for long polls, hence debug, not error.
-        router.logger.debug("connection error", metadata: ["error": "\(error)", "gpoll.waiting": "\(waiting != nil)"])
+        router.logger.debug("connection error", metadata: ["error": "\(error)", "gpoll.waiting": "\(connection.waiting != nil)"])
         router.connectionMetrics.error()
         withdrawWaitingPoll()
         context.close(promise: nil)
@@ -288,8 +256,7 @@ public final class GPollHTTPHandler: ChannelInboundHandler, RemovableChannelHand
     }
 
     private func withdrawWaitingPoll() {
-        guard let waiting else { return }
-        self.waiting = nil
+        guard let waiting = connection.connectionEnded() else { return }
         registry?.remove(waiting.token)
         waiting.endpoint.withdraw(waiting.token)
     }

@@ -35,7 +35,9 @@ struct GPollResponse {
         var headers = HTTPHeaders()
         headers.reserveCapacity(4 + extraHeaders.count)
         if let contentType { headers.add(name: "Content-Type", value: contentType) }
-        headers.add(name: "Content-Length", value: String(body?.readableBytes ?? 0))
+        // A 204 (or 1xx) must not carry Content-Length (RFC 9110 8.6); NIO's encoder
+        // removes it, GPollResponseEncoder writes the head as it is.
+        if status.mayHaveResponseBody { headers.add(name: "Content-Length", value: String(body?.readableBytes ?? 0)) }
         headers.add(name: "Cache-Control", value: "no-store")
         for (name, value) in extraHeaders { headers.add(name: name, value: value) }
         switch keepAlive {
@@ -60,18 +62,42 @@ extension ChannelHandlerContext {
     /// Writes and flushes `response`; without keep-alive, closes the connection once it is written.
     /// `promise` learns whether the whole response reached the socket.
     func writeResponse(_ response: GPollResponse, keepAlive: ConnectionReuse, promise: EventLoopPromise<Void>? = nil) {
-        self.write(NIOAny(HTTPServerResponsePart.head(response.head(keepAlive: keepAlive))), promise: nil)
-        if let body = response.body, body.readableBytes > 0 {
-            self.write(NIOAny(HTTPServerResponsePart.body(.byteBuffer(body))), promise: nil)
-        }
-        if keepAlive != .close {
-            self.writeAndFlush(NIOAny(HTTPServerResponsePart.end(nil)), promise: promise)
-        } else {
+        writeResponse(head: response.head(keepAlive: keepAlive), body: response.body, keepAlive: keepAlive, promise: promise)
+    }
+
+    /// Writes and flushes a whole response encoded already (a `.body` that
+    /// ``GPollResponseEncoder`` passes through as it is).
+    func writeEncodedResponse(_ bytes: ByteBuffer, keepAlive: ConnectionReuse, promise: EventLoopPromise<Void>?) {
+        var promise = promise
+        if keepAlive == .close {
             let written = promise ?? self.eventLoop.makePromise(of: Void.self)
-            self.writeAndFlush(NIOAny(HTTPServerResponsePart.end(nil)), promise: written)
             written.futureResult.assumeIsolated().whenComplete { _ in
                 self.close(promise: nil)
             }
+            promise = written
+        }
+        self.writeAndFlush(NIOAny(HTTPServerResponsePart.body(.byteBuffer(bytes))), promise: promise)
+    }
+
+    /// Writes and flushes a response whose head is made already (a broadcast's
+    /// deliveries share one head, see ``DeliveryEncodings``).
+    func writeResponse(head: HTTPResponseHead, body: ByteBuffer?, keepAlive: ConnectionReuse, promise: EventLoopPromise<Void>? = nil) {
+        var promise = promise
+        if keepAlive == .close {
+            let written = promise ?? self.eventLoop.makePromise(of: Void.self)
+            written.futureResult.assumeIsolated().whenComplete { _ in
+                self.close(promise: nil)
+            }
+            promise = written
+        }
+        self.write(NIOAny(HTTPServerResponsePart.head(head)), promise: nil)
+        if let body, body.readableBytes > 0 {
+            // The promise goes with the body, the last bytes of a Content-Length
+            // response: on `.end` NIO's encoder would queue an empty write to carry it.
+            self.write(NIOAny(HTTPServerResponsePart.body(.byteBuffer(body))), promise: promise)
+            self.writeAndFlush(NIOAny(HTTPServerResponsePart.end(nil)), promise: nil)
+        } else {
+            self.writeAndFlush(NIOAny(HTTPServerResponsePart.end(nil)), promise: promise)
         }
     }
 }
@@ -89,5 +115,30 @@ enum ConnectionReuse: UInt8 {
         } else {
             self = head.version.major == 1 && head.version.minor == 0 ? .keepAliveHTTP10 : .keepAlive
         }
+    }
+}
+
+/// What the deliveries of one batch on an event loop share: the head of their
+/// 200 (NIO's encoder), or the whole encoded 200 (``GPollResponseEncoder``).
+struct DeliveryEncodings {
+    var heads = MessageHeadCache()
+    var responses = MessageResponseCache()
+}
+
+/// The head of a poll's 200 is the same for every client that gets the same
+/// client sequence number with the same connection reuse, which in a broadcast is
+/// nearly every client: one batch of deliveries on an event loop makes it once
+/// and shares it (its headers are copy-on-write storage, shared, not copied).
+struct MessageHeadCache {
+    private var last: (sequence: UInt64?, keepAlive: ConnectionReuse, bodyBytes: Int, head: HTTPResponseHead)?
+
+    /// The head of `GPollResponse.message(body, sequence:)` with this reuse.
+    mutating func head(bodyBytes body: ByteBuffer, sequence: UInt64?, keepAlive: ConnectionReuse) -> HTTPResponseHead {
+        if let last, last.sequence == sequence, last.keepAlive == keepAlive, last.bodyBytes == body.readableBytes {
+            return last.head
+        }
+        let head = GPollResponse.message(body, sequence: sequence).head(keepAlive: keepAlive)
+        last = (sequence, keepAlive, body.readableBytes, head)
+        return head
     }
 }

@@ -173,12 +173,27 @@ public final class GPollServer: Service, Sendable {
                     if let tlsContext { try pipeline.addHandler(NIOSSLServerHandler(context: tlsContext)) }
                     // GPollHTTPHandler orders pipelined requests itself: NIO's assistance
                     // would stop reading while every poll waits (two epoll_ctl per message).
-                    // The demo's own answers must stay in order with gpoll's: there NIO orders them.
-                    try pipeline.configureHTTPServerPipeline(withPipeliningAssistance: demoSite != nil, withErrorHandling: false)
-                    try pipeline.addHandler(GPollProtocolErrorHandler())
-                    if let cors { try pipeline.addHandler(GPollCORSHandler(policy: cors)) }
-                    try pipeline.addHandler(GPollHTTPHandler(router: router, unknownPaths: demoSite == nil ? .notFound : .forward))
-                    if let demoSite { try pipeline.addHandler(GPollDemoHandler(site: demoSite)) }
+                    if cors == nil && demoSite == nil {
+                        // gpoll's own response encoder (see GPollResponseEncoder) lets a
+                        // broadcast write the same encoded 200 to every poll, and has no
+                        // outbound header validation: every header gpoll writes is the
+                        // server's own constant or number (NIO's validator was 8 % of the
+                        // server's CPU under a 10,000-poller broadcast, BENCHMARKS.md).
+                        try pipeline.addHandler(GPollResponseEncoder())
+                        try pipeline.addHandler(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes)))
+                        try pipeline.addHandler(GPollProtocolErrorHandler())
+                        try pipeline.addHandler(GPollHTTPHandler(router: router, unknownPaths: .notFound, responseWriting: .preEncodedMessages))
+                    } else {
+                        // CORS adds headers per request and the demo answers its own paths,
+                        // so both need every answer as HTTP parts (no shared pre-encoded
+                        // bytes), and the demo's answers must stay in order with gpoll's:
+                        // there NIO's encoder and its pipelining assistance are used.
+                        try pipeline.configureHTTPServerPipeline(withPipeliningAssistance: demoSite != nil, withErrorHandling: false)
+                        try pipeline.addHandler(GPollProtocolErrorHandler())
+                        if let cors { try pipeline.addHandler(GPollCORSHandler(policy: cors)) }
+                        try pipeline.addHandler(GPollHTTPHandler(router: router, unknownPaths: demoSite == nil ? .notFound : .forward))
+                        if let demoSite { try pipeline.addHandler(GPollDemoHandler(site: demoSite)) }
+                    }
                     connections.track(channel, metrics: connectionMetrics)
                 }
             }

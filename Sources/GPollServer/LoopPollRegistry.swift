@@ -67,9 +67,10 @@ final class LoopPollRegistry: Sendable {
     /// Runs on this loop: answers each poll of the batch. A poll that is gone by
     /// now (its connection closed) cannot take a message, which then goes back.
     func complete(_ batch: [PollCompletion], from endpoint: GPollEndpoint) {
+        var encodings = DeliveryEncodings()
         for completion in batch {
             if let waiter = table.value.waiters.removeValue(forKey: completion.token) {
-                waiter.handler.finishPoll(completion, from: endpoint, context: waiter.context)
+                waiter.handler.finishPoll(completion, from: endpoint, context: waiter.context, encodings: &encodings)
             } else if case .message(let delivery) = completion {
                 endpoint.returnUndelivered(delivery.message, sequence: delivery.sequence, to: delivery.client)
             }

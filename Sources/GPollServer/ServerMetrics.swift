@@ -136,23 +136,23 @@ final class EndpointMetrics: Sendable {
     }
 
     /// A publish that began at `start` (uptime nanoseconds) and has been offered to every client.
-    func published(_ result: PublishResult<ByteBuffer>, bytes: Int, since start: UInt64) {
+    func published(delivered count: Int, evicted: Int, bytes: Int, since start: UInt64) {
         publishes.increment()
-        delivered(result.deliveries.count, bytes: bytes)
-        if !result.evicted.isEmpty { bufferEvictions.increment(by: result.evicted.count) }
+        delivered(count, bytes: bytes)
+        if evicted > 0 { bufferEvictions.increment(by: evicted) }
         publishDuration.recordNanoseconds(Int64(truncatingIfNeeded: NIODeadline.now().uptimeNanoseconds &- start))
     }
 
     /// What a poll got from the state machine: a message now, a wait (perhaps ending
     /// an older poll of that client with 204), or a 404.
-    func polled(_ result: PollResult<ByteBuffer>, shuttingDown: Bool) {
-        switch result {
-        case .deliver(let message, _): delivered(1, bytes: message.readableBytes)
-        case .notFound(let ended): notFound(ended?.wireReason ?? .unknown)
-        case .acknowledgementTooHigh: break
-        case .wait(let older):
-            if older != nil { superseded.increment() }
-            if shuttingDown { releasedAtShutdown.increment() }
+    func polled(_ outcome: PollEventOutcome) {
+        switch outcome {
+        case .delivered(let bytes): delivered(1, bytes: bytes)
+        case .notFound(let reason): notFound(reason)
+        case .badAcknowledgement: break
+        case .waiting(let supersededOlder): if supersededOlder { superseded.increment() }
+        // A poll that came during shutdown: answered 204 at once.
+        case .endedForShutdown: releasedAtShutdown.increment()
         }
     }
 
@@ -174,9 +174,9 @@ final class EndpointMetrics: Sendable {
     }
 
     /// The expiry timer's work: polls that reached T (204) and clients idle for E (evicted).
-    func expired(_ result: ExpiryResult) {
-        if !result.timedOutPolls.isEmpty { timedOut.increment(by: result.timedOutPolls.count) }
-        if !result.expiredClients.isEmpty { idleEvictions.increment(by: result.expiredClients.count) }
+    func expired(timedOutPolls: Int, idleClients: Int) {
+        if timedOutPolls > 0 { timedOut.increment(by: timedOutPolls) }
+        if idleClients > 0 { idleEvictions.increment(by: idleClients) }
     }
 
     /// Shutdown began: its waiting polls get 204, and the clients it held end with the service.

@@ -3,6 +3,8 @@ import Foundation
 import GPollBench
 import GPollServer
 
+extension BenchProtocol: ExpressibleByArgument {}
+
 @main
 struct GPollBenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -44,6 +46,12 @@ struct HTTPCommand: AsyncParsableCommand {
             A client that answered 200 at handshake and 404 later is LOST if no more than \
             --client-buffer messages can have been waiting for it (so the server cannot have \
             evicted it), else counted as evicted. Give the server's real --client-buffer.
+
+            --protocol nchan loads nchan (an nginx module) the same way: no handshake (a \
+            connection counts as one), each poll sends the previous 200's Last-Modified and \
+            Etag as If-Modified-Since and If-None-Match, publishes go to nchan's publisher \
+            location. --server-pid PID adds the server's CPU per delivery and its memory per \
+            waiting poll (with --hold), read from /proc.
 
             A progress line goes to stderr about once a second. The run stops when the \
             messages are done or --duration is reached, and always closes every connection.
@@ -99,6 +107,12 @@ struct HTTPCommand: AsyncParsableCommand {
     @Flag(help: "No progress line on stderr.")
     var quiet = false
 
+    @Option(name: .customLong("protocol"), help: ArgumentHelp("gpoll, or nchan: nchan's long-poll subscriber (poll-url its subscriber location, --publish-url its publisher location).", valueName: "name"))
+    var protocolKind: BenchProtocol = .gpoll
+
+    @Option(help: ArgumentHelp("The server's pid: report its CPU per delivery and memory per waiting poll from /proc (with its child processes).", valueName: "pid"))
+    var serverPID: Int32?
+
     var options: HTTPBenchOptions {
         var options = HTTPBenchOptions(pollURL: pollURL, publishURL: publishURL)
         options.publishHeaders = publishHeader
@@ -115,6 +129,8 @@ struct HTTPCommand: AsyncParsableCommand {
         options.hold = hold
         options.caCertificatePath = caCert
         options.insecure = insecure
+        options.protocolKind = protocolKind
+        options.serverPID = serverPID
         return options
     }
 

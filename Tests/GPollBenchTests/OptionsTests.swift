@@ -60,6 +60,8 @@ struct OptionsTests {
         ("hold negative", { $0.hold = -1 }, "--hold"),
         ("ca-cert and insecure", { $0.pollURL = "https://h/poll"; $0.caCertificatePath = "/x.pem"; $0.insecure = true }, "exclude each other"),
         ("TLS options without https", { $0.insecure = true }, "need an https:// URL"),
+        ("server pid zero", { $0.serverPID = 0 }, "--server-pid 0 is not a running process"),
+        ("server pid of no process", { $0.serverPID = Int32.max }, "is not a running process"),
     ]
 
     @Test("Each bad input gives its own clear error", arguments: 0..<bad.count)

@@ -120,6 +120,8 @@ struct BroadcasterPropertyTests {
                     #expect(ended != nil, "seed \(seed): an ended client's id is remembered")
                 case .acknowledgementTooHigh(let highest):
                     Issue.record("seed \(seed): client \(index) acknowledged what it received, refused above \(highest)")
+                case .endNow:
+                    Issue.record("seed \(seed): a poll ended for a shutdown that never began")
                 }
             case 45..<80:
                 nextMessage += 1

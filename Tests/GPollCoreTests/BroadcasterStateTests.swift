@@ -271,15 +271,28 @@ struct BroadcasterStateTests {
         }
     }
 
-    @Test("releasing all polls for shutdown answers every waiting poll once")
+    @Test("beginning a shutdown answers every waiting poll once, and no later poll waits")
     func releaseAll() {
         var state = makeState()
         let clock = TestClock()
         let ids = (0..<5).map { _ in state.registerOrFail(clock) }
         for (n, id) in ids.enumerated() { _ = state.poll(id, token: PollToken(UInt64(n)), now: clock.now) }
-        #expect(Set(state.releaseAllPolls(now: clock.now)) == Set((0..<5).map { PollToken(UInt64($0)) }))
+        #expect(!state.isShuttingDown)
+        #expect(Set(state.beginShutdown(now: clock.now)) == Set((0..<5).map { PollToken(UInt64($0)) }))
+        #expect(state.isShuttingDown)
         #expect(state.waitingPollCount == 0)
+        #expect(state.beginShutdown(now: clock.now).isEmpty, "a second call released polls again")
+        // Publishing goes on: every client queues the message, and a poll still takes it...
         #expect(state.publish("x", now: clock.now).deliveries.isEmpty)
+        guard case .deliver("x", sequence: 1) = state.poll(ids[0], token: PollToken(10), now: clock.now) else {
+            Issue.record("a queued message was not delivered while shutting down"); return
+        }
+        // ...but with nothing queued the poll ends at once instead of waiting.
+        guard case .endNow = state.poll(ids[0], token: PollToken(11), now: clock.now) else {
+            Issue.record("a poll waits during shutdown"); return
+        }
+        #expect(state.waitingPollCount == 0)
+        #expect(state.queuedMessageCount(of: ids[1]) == 1)
     }
 
     @Test("a repeating uuid source never yields two live clients with one uuid")
