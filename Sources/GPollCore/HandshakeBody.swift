@@ -92,11 +92,11 @@ public struct AdvertisedSettings: Hashable, Sendable {
     /// `,"gpoll":…` and the rest, in the order of the Spec's example.
     var encodedMembers: [UInt8] {
         var text = ""
-        if let version { text += #","gpoll":"# + Self.jsonString(version) }
+        if let version { text += #","gpoll":"# + JSONString.quote(version) }
         if let pollTimeoutSeconds { text += #","poll-timeout":"# + Self.jsonNumber(pollTimeoutSeconds) }
         if let clientBuffer { text += #","client-buffer":"# + String(clientBuffer) }
         if let idleExpirySeconds { text += #","idle-expiry":"# + Self.jsonNumber(idleExpirySeconds) }
-        if let extensions { text += #","extensions":["# + extensions.map(Self.jsonString).joined(separator: ",") + "]" }
+        if let extensions { text += #","extensions":["# + extensions.map(JSONString.quote).joined(separator: ",") + "]" }
         return Array(text.utf8)
     }
 
@@ -104,19 +104,6 @@ public struct AdvertisedSettings: Hashable, Sendable {
     static func jsonNumber(_ value: Double) -> String {
         if value == value.rounded(), abs(value) < 1e15 { return String(Int64(value)) }
         return "\(value)"
-    }
-
-    static func jsonString(_ value: String) -> String {
-        var out = "\""
-        for scalar in value.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case _ where scalar.value < 0x20: out += String(format: "\\u%04x", scalar.value)
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
     }
 
     /// Reads the advertised members of a handshake body. Members with a wrong
@@ -198,7 +185,7 @@ enum JSONValue: Decodable, CustomStringConvertible {
         case .bool(let value): return "\(value)"
         case .integer(let value): return "\(value)"
         case .real(let value): return "\(value)"
-        case .string(let value): return AdvertisedSettings.jsonString(value)
+        case .string(let value): return JSONString.quote(value)
         case .array(let items): return "[" + items.map(\.description).joined(separator: ",") + "]"
         case .object: return "an object"
         }

@@ -1,4 +1,5 @@
 import Foundation
+import GPollCore
 import Logging
 
 #if canImport(Glibc)
@@ -53,35 +54,17 @@ struct JSONLogHandler: LogHandler {
     }
 
     static func member(_ key: String, _ value: Logger.MetadataValue) -> String {
-        quoted(key) + ":" + encode(value)
+        JSONString.quote(key) + ":" + encode(value)
     }
 
     static func encode(_ value: Logger.MetadataValue) -> String {
         switch value {
-        case .string(let string): return quoted(string)
-        case .stringConvertible(let convertible): return quoted(convertible.description)
+        case .string(let string): return JSONString.quote(string)
+        case .stringConvertible(let convertible): return JSONString.quote(convertible.description)
         case .array(let values): return "[" + values.map(encode).joined(separator: ",") + "]"
         case .dictionary(let members):
             return "{" + members.sorted(by: { $0.key < $1.key }).map { member($0.key, $0.value) }.joined(separator: ",") + "}"
         }
-    }
-
-    /// A JSON string: quotes, backslashes and control characters escaped (RFC 8259 section 7).
-    static func quoted(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20:
-                out += "\\u" + String(repeating: "0", count: 4 - String(scalar.value, radix: 16).count) + String(scalar.value, radix: 16)
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
     }
 
     static func timestamp() -> String {

@@ -1,4 +1,5 @@
 import Foundation
+import GPollCore
 import GPollClient
 
 /// How `gpoll listen` prints messages and events.
@@ -83,7 +84,7 @@ struct ListenOutput {
     }
 
     private func line(_ members: [String: JSONLineValue], order: [String]) -> Bool {
-        let text = order.compactMap { name in members[name].map { JSONLineValue.quote(name) + ":" + $0.encoded } }
+        let text = order.compactMap { name in members[name].map { JSONString.quote(name) + ":" + $0.encoded } }
             .joined(separator: ",")
         return StandardOutput.write(Array(("{" + text + "}\n").utf8))
     }
@@ -114,28 +115,10 @@ enum JSONLineValue {
 
     var encoded: String {
         switch self {
-        case .string(let text): return Self.quote(text)
+        case .string(let text): return JSONString.quote(text)
         case .number(let text): return text
         case .bool(let value): return value ? "true" : "false"
         }
-    }
-
-    /// A JSON string (RFC 8259): quotes, backslashes and control characters escaped.
-    static func quote(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20 || scalar.value == 0x2028 || scalar.value == 0x2029:
-                out += String(format: "\\u%04x", scalar.value)
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
     }
 }
 
