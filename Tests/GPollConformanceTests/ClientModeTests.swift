@@ -1,3 +1,4 @@
+import GPollTestSupport
 import Foundation
 import GPollConformance
 import GPollSpec

@@ -1,3 +1,4 @@
+import GPollTestSupport
 import Foundation
 @testable import GPollConformance
 import GPollSpec
