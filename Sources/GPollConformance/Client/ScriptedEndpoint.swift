@@ -115,6 +115,17 @@ public final class ClientWireLog: Sendable {
     let start: ContinuousClock.Instant
     let transcript: Transcript
     private let state = Mutex<(requests: [ClientRequest], connections: [Connection], answers: [Answer])>(([], [], []))
+    private let lag = Mutex(Duration.zero)
+
+    /// The longest the scripted server's event loops were late during the case (a
+    /// loaded machine stalls them). Every time the server notes (a request's arrival,
+    /// a FIN) can be that much behind the wire, so judgements of a client's timing
+    /// add it to their allowance instead of blaming the client for the server's stall.
+    public var longestLoopStall: Duration { lag.withLock { $0 } }
+
+    func noteLoopStall(_ stall: Duration) {
+        lag.withLock { $0 = max($0, stall) }
+    }
 
     init(start: ContinuousClock.Instant, transcript: Transcript) {
         self.start = start
@@ -233,18 +244,37 @@ public final class ScriptedEndpoint: Sendable {
             }
             .bind(host: "127.0.0.1", port: 0).get()
         let port = channel.localAddress?.port ?? 0
-        return ScriptedEndpoint(url: "http://127.0.0.1:\(port)\(path)", port: port, channel: channel)
+        let watches = MultiThreadedEventLoopGroup.singleton.makeIterator().map { Self.watchStalls(of: $0, log: log) }
+        return ScriptedEndpoint(url: "http://127.0.0.1:\(port)\(path)", port: port, channel: channel, stallWatches: watches)
     }
 
-    private init(url: String, port: Int, channel: any Channel) {
+    private let stallWatches: [RepeatedTask]
+
+    private init(url: String, port: Int, channel: any Channel, stallWatches: [RepeatedTask]) {
         self.url = url
         self.port = port
         self.channel = channel
+        self.stallWatches = stallWatches
+    }
+
+    /// A task every 20 ms on `loop` that notes how much later than due it ran.
+    private static func watchStalls(of loop: any EventLoop, log: ClientWireLog) -> RepeatedTask {
+        let period = TimeAmount.milliseconds(20)
+        let last = Mutex(NIODeadline.now())
+        return loop.scheduleRepeatedTask(initialDelay: period, delay: period) { _ in
+            let now = NIODeadline.now()
+            let late = last.withLock { previous -> Int64 in
+                defer { previous = now }
+                return (now - previous - period).nanoseconds
+            }
+            if late > 0 { log.noteLoopStall(.nanoseconds(late)) }
+        }
     }
 
     /// Stops listening. Open connections are closed by the handlers' own channel
     /// ends once the client is gone; closing the server channel closes them too.
     public func stop() async {
+        for watch in stallWatches { watch.cancel() }
         try? await channel.close()
     }
 }
