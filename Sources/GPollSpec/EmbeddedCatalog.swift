@@ -2392,7 +2392,7 @@ public enum EmbeddedCatalog {
         "CL-9"
       ],
       "needs": [],
-      "description": "The scripted server advertises no poll-timeout and holds the first poll for 20 s before answering 200. Expects no second poll of the id while the first is open, and no half-close (a FIN while the client still reads the connection) before the answer. A client that closes the connection fully (its own request timeout) and then polls again passes.",
+      "description": "The scripted server advertises no poll-timeout and holds the first poll for 20 s before answering 200. Expects no second poll of the id while the first is open, and no half-close (a FIN while the client still reads the connection) before the answer. A client that closes the connection fully (its own request timeout) and then polls again passes; the close may reach the tester up to 100 ms plus its event-loop stall after the new poll (section 19.8).",
       "retired": false
     },
     {
