@@ -291,7 +291,12 @@ final class CaseContext: Sendable {
     /// message made B publishes slow enough to approach a short E), unless the server
     /// said `Connection: close` or the connection has been idle for 500 ms (a server's
     /// keep-alive timeout could close it as the request goes out).
-    func publish(_ body: [UInt8], to which: EndpointChoice = .primary, contentType: String? = nil) async throws {
+    /// Publishes `body` through the harness interface, waiting `within` (default:
+    /// `--timeout`) for the answer, which a server gives once it has offered the message
+    /// to every waiting poll (the stress tier's 10,000 take longer on a slow machine).
+    func publish(_ body: [UInt8], to which: EndpointChoice = .primary, contentType: String? = nil,
+                 within: Duration? = nil) async throws {
+        let answerWithin = within ?? settings.caseTimeout
         let url: Endpoint?
         switch which {
         case .primary: url = settings.publishURL
@@ -314,7 +319,7 @@ final class CaseContext: Sendable {
             // A kept connection the server closed before reading the request: nothing
             // was published, so send it again on a new connection.
             if (try? await connection.send(request)) != nil {
-                event = await connection.next(within: settings.caseTimeout)
+                event = await connection.next(within: answerWithin)
             } else {
                 event = .closed
             }
@@ -322,12 +327,12 @@ final class CaseContext: Sendable {
                 await connection.close()
                 note("the kept publish connection was closed; publishing on a new one")
                 connection = try await open(url)
-                event = try await send(request, on: connection, within: settings.caseTimeout)
+                event = try await send(request, on: connection, within: answerWithin)
             }
         } else {
             if let reusable { await reusable.close() }
             connection = try await open(url)
-            event = try await send(request, on: connection, within: settings.caseTimeout)
+            event = try await send(request, on: connection, within: answerWithin)
         }
         guard let response = event.response else {
             await connection.close()

@@ -10,8 +10,9 @@ enum StressCases {
     /// How many requests a stress case keeps in flight at once while it registers
     /// clients: enough to pile up work in the server, few enough for a listen backlog.
     static let inFlight = 2000
-    /// How long one handshake may take while thousands are in flight.
-    static let handshakeDeadline: Duration = .seconds(30)
+    /// How long one handshake may take while thousands are in flight, and a publish
+    /// while it is offered to thousands of waiting polls.
+    static let answerDeadline: Duration = .seconds(30)
 
     /// Registers `count` clients, each on its own connection, `inFlight` at a time,
     /// and leaves a poll of each waiting. A 503 (a client limit) makes the case
@@ -59,7 +60,7 @@ enum StressCases {
         var attempt = 1
         while true {
             let c = try await ctx.connectUnrecorded()
-            let event = try await ctx.get(clientID: "0", on: c, within: handshakeDeadline)
+            let event = try await ctx.get(clientID: "0", on: c, within: answerDeadline)
             if event.response != nil || attempt == 4 { return (c, event) }
             await c.close()
             try await Task.sleep(for: backoff)
@@ -117,7 +118,7 @@ enum StressCases {
                 throw ctx.fail("ID-2", expected: "\(count) distinct ids", actual: "\(distinct) distinct ids")
             }
             let m = ctx.message()
-            try await ctx.publish(m)
+            try await ctx.publish(m, within: answerDeadline)
             let wrong = try await collect(ctx, clients, expecting: m, within: ctx.patience * 4)
             try await evict(ctx, clients)
             // A 404 means an id answered 200 that was not live (the original loses ~0.5%).
@@ -129,7 +130,7 @@ enum StressCases {
             try await ctx.settleDown()
             let m = ctx.message()
             let start = ContinuousClock.now
-            try await ctx.publish(m)
+            try await ctx.publish(m, within: answerDeadline)
             let wrong = try await collect(ctx, clients, expecting: m, within: ctx.patience)
             ctx.note("\(count - wrong.count) of \(count) waiting polls answered \(ContinuousClock.now - start) after the publish began")
             try await evict(ctx, clients)
