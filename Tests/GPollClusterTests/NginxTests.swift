@@ -6,30 +6,33 @@ import GPollTestSupport
 import GPollWire
 import Testing
 
+/// Deploy/cluster-nginx.conf, as shipped.
+enum ShippedClusterNginx {
+    static let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("Deploy/cluster-nginx.conf").path
+
+    /// Whether every module it loads (`load_module PATH;`) is installed.
+    static var modulesInstalled: Bool {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return false }
+        return text.split(separator: "\n").allSatisfy { line in
+            guard line.hasPrefix("load_module ") else { return true }
+            let module = line.dropFirst("load_module ".count).prefix { $0 != ";" }
+            return FileManager.default.isReadableFile(atPath: String(module))
+        }
+    }
+}
+
 /// Three nodes behind a real nginx running Deploy/cluster-nginx.conf (only its
 /// addresses changed): polls routed by the id's prefix, handshakes spread, the
 /// whole conformance suite through it, and limits/005 through it without the
 /// configuration's header-line check (which is what makes that case pass).
-@Suite(.serialized, .enabled(if: PostgresServer.binaryDirectory != nil && NginxServer.binary != nil && NginxTests.modulesInstalled,
+@Suite(.serialized, .enabled(if: PostgresServer.binaryDirectory != nil && NginxServer.binary != nil && ShippedClusterNginx.modulesInstalled,
                              "needs PostgreSQL 15 and nginx with its lua module (apt-get install postgresql nginx-light libnginx-mod-http-lua)"))
 struct NginxTests {
-    static let shippedPath = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().appendingPathComponent("Deploy/cluster-nginx.conf").path
-
-    /// Whether every module the shipped configuration loads (`load_module PATH;`) is installed.
-    static var modulesInstalled: Bool {
-        guard let text = try? String(contentsOfFile: shippedPath, encoding: .utf8) else { return false }
-        return text.split(separator: "\n").allSatisfy { line in
-            guard line.hasPrefix("load_module ") else { return true }
-            let path = line.dropFirst("load_module ".count).prefix { $0 != ";" }
-            return FileManager.default.isReadableFile(atPath: String(path))
-        }
-    }
-
     /// The shipped configuration with this run's ports, and temporary files in nginx's own directory;
     /// without its `access_by_lua_block` (the check for header lines without a colon) if `headerCheck` is false.
     static func configuration(port: Int, nodes: [NodeProcess], headerCheck: Bool = true) throws -> String {
-        var text = try String(contentsOfFile: shippedPath, encoding: .utf8)
+        var text = try String(contentsOfFile: ShippedClusterNginx.path, encoding: .utf8)
         let listen = "listen 127.0.0.1:8080;"
         #expect(text.contains(listen))
         text = text.replacingOccurrences(of: listen, with: "listen 127.0.0.1:\(port);")
