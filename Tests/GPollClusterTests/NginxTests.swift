@@ -129,9 +129,10 @@ struct NginxTests {
                     var options = RunOptions(pollURL: "http://127.0.0.1:\(proxy)/poll")
                     options.publishURL = "http://127.0.0.1:\(nodes[0].adminPort)/publish/poll"
                     options.strict = strict
-                    let client = try WireClient()
                     let runner = ConformanceRunner(catalog: EmbeddedCatalog.catalog, registry: CaseRegistry.all, settings: try options.settings())
-                    let results = await runner.run(CaseSelection(include: [try Glob("limits/005")]), client: client)
+                    let selection = CaseSelection(include: [try Glob("limits/005")])
+                    let client = try WireClient()
+                    let results = await runner.run(selection, client: client)
                     await client.shutdown()
                     let result = try #require(results.first)
                     #expect(results.count == 1)
