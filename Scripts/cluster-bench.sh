@@ -5,7 +5,8 @@
 #
 #   swift build -c release && Scripts/cluster-bench.sh [outdir]
 #
-# Needs PostgreSQL 15 (Debian's postgresql) and nginx (nginx-light). Every
+# Needs PostgreSQL 15 (Debian's postgresql) and nginx (nginx-light) with its lua
+# module (libnginx-mod-http-lua, which the configuration loads). Every
 # server listens on 127.0.0.1 only; everything started here is stopped by its
 # pid at the end. Besides each run's JSON report, the CPU seconds that each
 # process (the nodes, PostgreSQL with its backends, nginx, the bench) used

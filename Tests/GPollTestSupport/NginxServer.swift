@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import Synchronization
 
 /// A throwaway nginx for a test: `nginx -p DIR -c DIR/nginx.conf -g 'daemon off; …'`
 /// with the caller's configuration in a temporary directory, its pid file, error
@@ -11,6 +12,9 @@ public final class NginxServer: Sendable {
     /// The temporary directory: nginx.conf, error.log, nginx.pid and the temp dirs.
     public let directory: String
     private let program: RunningProgram
+    /// What nginx wrote to its standard output and error: errors in the configuration
+    /// come there, before it opens error.log.
+    private let output = Mutex<[String]>([])
 
     public static var binary: String? {
         ["/usr/sbin/nginx", "/usr/local/sbin/nginx"].first { access($0, X_OK) == 0 } ?? Program.find("nginx")
@@ -39,19 +43,23 @@ public final class NginxServer: Sendable {
             "-g", "daemon off; pid \(directory)/nginx.pid; error_log \(directory)/error.log;",
         ])
         let server = NginxServer(directory: directory, program: program)
-        Task { for await _ in program.lines {} }  // drain its output so it never blocks
+        Task { for await line in program.lines { server.output.withLock { $0.append(line) } } }  // drained so it never blocks
         let deadline = ContinuousClock.now + .seconds(20)
         while ContinuousClock.now < deadline {
             if accepts(port: port) { return server }
             try await Task.sleep(for: .milliseconds(50))
         }
+        let log = await server.errorLog
         await server.stop()
-        throw PostgresServer.Failure(description: "nginx did not listen on port \(port)")
+        throw PostgresServer.Failure(description: "nginx did not listen on port \(port); its error log:\n\(log)")
     }
 
-    /// The contents of its error log, for a failure message.
+    /// Its output and the contents of its error log, for a failure message.
     public var errorLog: String {
-        get async { (try? await Program.run("/bin/cat", [directory + "/error.log"], timeout: .seconds(10)).stdout) ?? "" }
+        get async {
+            let file = (try? await Program.run("/bin/cat", [directory + "/error.log"], timeout: .seconds(10)).stdout) ?? ""
+            return (output.withLock { $0 } + [file]).joined(separator: "\n")
+        }
     }
 
     /// Stops nginx gracefully (SIGQUIT to the master, which ends its workers), or
