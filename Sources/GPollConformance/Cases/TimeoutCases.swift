@@ -66,7 +66,17 @@ enum DisconnectCases {
             await first.abortWithReset()
             let second = try await ctx.connect()
             try await ctx.startPoll(id, on: second)
-            try await ctx.expectQuiet(second, requirement: "PO-3", what: "a poll with nothing to deliver")
+            // The server may read the aborted poll only now (a loaded machine: its event
+            // loop was behind), after this one: newest poll wins (CP-2) then answers this
+            // one 204. That is no fault; the poll after it must wait.
+            let early = await second.next(within: ctx.settle)
+            if early.response?.status == 204 {
+                ctx.note("a 204: the server read the aborted poll after this one and kept the newer (CP-2); polling again")
+                try await ctx.startPoll(id, on: second)
+                try await ctx.expectQuiet(second, requirement: "PO-3", what: "a poll with nothing to deliver")
+            } else if case .timedOut = early {} else {
+                throw ctx.fail("PO-3", expected: "nothing yet for a poll with nothing to deliver", actual: early.summary)
+            }
             await second.close()
             try await ctx.settleDown()
             let event = try await ctx.poll(id, on: try await ctx.connect(), within: .seconds(1))
