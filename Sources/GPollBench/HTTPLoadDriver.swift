@@ -299,8 +299,14 @@ package final class HTTPLoadDriver: Sendable {
                 result.published = next
                 counters.publishedCount.store(next, ordering: .relaxed)
                 if !(await gate.wait(forTarget: UInt64(next), timeout: timeout, timerLoop: timerLoop)) {
+                    // Clients a server stopped serving would make every later burst wait
+                    // --timeout too (a run of hundreds of bursts then seems to hang): the
+                    // run is failed already, so it stops here.
+                    let short = await countStragglers(UInt64(next))
                     result.burstsTimedOut += 1
-                    result.stragglers += await countStragglers(UInt64(next))
+                    result.stragglers += short
+                    result.failure = "\(short) live clients did not get message \(next) within --timeout (\(config.timeout) s); the run stops there"
+                    break
                 }
                 if gate.liveClients == 0 { result.failure = "every client was lost"; break }
             }

@@ -38,8 +38,9 @@ struct HTTPCommand: AsyncParsableCommand {
             padded to --size; latency is receive time minus send time.
 
             Lock-step (--burst K, the default with K=1): publish K messages back to back, \
-            wait until every live client has all of them (at most --timeout; the clients \
-            still short then are reported as stragglers), then the next K. K=1 measures \
+            wait until every live client has all of them, then the next K. A burst not \
+            delivered within --timeout ends the run, failed, with the clients still short \
+            of it reported as stragglers. K=1 measures \
             broadcast latency as the original did. Open loop (--rate R): R messages per \
             second whatever the clients do, then wait for the last delivery.
 

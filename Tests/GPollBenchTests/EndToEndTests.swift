@@ -6,11 +6,14 @@ import Testing
 @Suite("End to end against the reference server")
 struct EndToEndTests {
     /// Starts the reference server on 127.0.0.1 port 0 (admin port 0), runs `body`, always shuts it down.
-    func withServer<T>(clientBuffer: Int = 100, _ body: (Int, Int) async throws -> T) async throws -> T {
-        let endpoint = try GPollEndpoint(path: "/poll", configuration: BroadcasterConfiguration(clientBufferCapacity: clientBuffer, pollTimeout: .seconds(30)))
+    /// `paths`: the endpoints served (the first is the one the bench loads).
+    func withServer<T>(clientBuffer: Int = 100, paths: [String] = ["/poll"], _ body: (Int, Int) async throws -> T) async throws -> T {
+        let endpoints = try paths.map {
+            try GPollEndpoint(path: $0, configuration: BroadcasterConfiguration(clientBufferCapacity: clientBuffer, pollTimeout: .seconds(30)))
+        }
         let server = try GPollServer(
             configuration: GPollServerConfiguration(host: "127.0.0.1", port: 0, admin: .init(host: "127.0.0.1", port: 0)),
-            endpoints: [endpoint]
+            endpoints: endpoints
         )
         try await server.start()
         let result: T
@@ -74,6 +77,24 @@ struct EndToEndTests {
             #expect(!report.passed)
             #expect(report.failure?.contains("404") == true)
             #expect(report.errorsByKind["publish answered 404"] == 1)
+        }
+    }
+
+    /// Publishes that reach no client (they go to another endpoint, which answers 200):
+    /// the first burst's wait for full delivery ends after --timeout, and the run stops
+    /// there, failed, rather than waiting --timeout again for each later burst.
+    @Test("A burst not delivered within --timeout stops the run, failed, with the clients short of it")
+    func undeliveredBurstStopsTheRun() async throws {
+        try await withServer(paths: ["/poll", "/elsewhere"]) { port, adminPort in
+            var options = HTTPBenchOptions(pollURL: "http://127.0.0.1:\(port)/poll", publishURL: "http://127.0.0.1:\(adminPort)/publish/elsewhere")
+            options.clients = 4
+            options.messages = 50
+            options.timeout = 1
+            let report = try await HTTPLoadDriver(configuration: try options.validate().get()).run()
+            #expect(report.published == 1, "\(report.text())")
+            #expect(report.burstsTimedOut == 1 && report.stragglers == 4, "\(report.text())")
+            #expect(report.failure?.contains("4 live clients did not get message 1") == true, "\(report.text())")
+            #expect(!report.passed)
         }
     }
 
