@@ -34,7 +34,9 @@ struct ConnectionStateMachine {
         case forward
     }
 
-    /// The poll waiting on this connection.
+    /// The poll waiting on this connection: the server's one record of it (the
+    /// loop's registry holds connections by slot, not polls; the broadcaster keeps
+    /// the client's token). An answer is written only if its token is this one.
     struct WaitingPoll {
         let token: PollToken
         let endpoint: GPollEndpoint

@@ -11,6 +11,10 @@ import Synchronization
 /// answers to the event loops of the waiting polls. The lock is held only for
 /// one state-machine call; writes happen afterwards, on the polls' own loops.
 ///
+/// The hand-off goes through the poll dispatcher of the one ``GPollRouter`` that
+/// serves the endpoint (``GPollServer`` makes its own); an endpoint can be in one
+/// router at a time, see ``GPollRouter/init(_:eventLoopGroup:logger:metrics:)``.
+///
 /// ``send(_:)-(ByteBuffer)`` is thread-safe and needs no HTTP, so an application
 /// (or a benchmark) can publish from anywhere.
 public final class GPollEndpoint: Sendable {
@@ -143,6 +147,26 @@ public final class GPollEndpoint: Sendable {
         }
     }
 
+    // MARK: The router that serves this endpoint
+
+    /// Binds this endpoint to the dispatcher of the router that serves it; false if
+    /// another router's dispatcher has it. Polls wait only through a router's
+    /// handlers, so until a router binds it an endpoint has no poll to answer.
+    func bind(to dispatcher: PollDispatcher) -> Bool {
+        state.withLock { state in
+            if let bound = state.dispatcher { return bound === dispatcher }
+            state.dispatcher = dispatcher
+            return true
+        }
+    }
+
+    /// The router is gone: no connection of its can have a waiting poll any more.
+    func unbind(from dispatcher: PollDispatcher) {
+        state.withLock { state in
+            if state.dispatcher === dispatcher { state.dispatcher = nil }
+        }
+    }
+
     /// The connection of a waiting poll closed: the poll must not take a message.
     func withdraw(_ token: PollToken) {
         modifyState { state, now, _ in
@@ -201,6 +225,7 @@ public final class GPollEndpoint: Sendable {
         let result = state.withLock { state in
             let result = change(&state, now, &actions)
             actions.timer = state.timerToArm()
+            if !actions.completions.isEmpty { actions.dispatcher = state.dispatcher }
             return result
         }
         perform(actions)
@@ -210,7 +235,12 @@ public final class GPollEndpoint: Sendable {
     /// Carries out what one state change asked for, outside the lock.
     private func perform(_ actions: EndpointActions) {
         if let deadline = actions.timer { scheduleTimer(at: deadline) }
-        if !actions.completions.isEmpty { LoopPollRegistries.dispatch(actions.completions, from: self) }
+        if !actions.completions.isEmpty {
+            // A waiting poll exists only on a connection of the router that bound this
+            // endpoint, and the router (held by every such connection) lives longer.
+            assert(actions.dispatcher != nil, "answers for waiting polls, but no router serves \(path)")
+            actions.dispatcher?.dispatch(actions.completions, from: self)
+        }
         if let event = actions.event { record(event) }
     }
 
@@ -268,6 +298,8 @@ public final class GPollEndpoint: Sendable {
 struct EndpointActions {
     /// Answers for waiting polls, sent to their event loops.
     var completions: [PollCompletion] = []
+    /// Where `completions` go: the endpoint's dispatcher, read under the lock with them.
+    var dispatcher: PollDispatcher?
     /// A new expiry timer to arm, if the state machine's next deadline moved earlier.
     var timer: GPollInstant?
     /// What happened, for logs and metrics: one event per change (no array, so a
@@ -322,6 +354,10 @@ struct EndpointState {
     var machine: BroadcasterState<ByteBuffer>
     /// When the one pending expiry timer fires; nil if none is armed.
     var timerDeadline: GPollInstant?
+    /// The dispatcher of the router that serves this endpoint; nil while none does.
+    /// Kept under the lock that every state change takes anyway, so the dispatch
+    /// path takes no lock of its own.
+    var dispatcher: PollDispatcher?
 
     init(machine: BroadcasterState<ByteBuffer>) { self.machine = machine }
 

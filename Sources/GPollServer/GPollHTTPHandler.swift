@@ -19,7 +19,8 @@ import NIOHTTP1
 ///
 /// Per connection it keeps only what one request needs, so an idle waiting
 /// poll costs a few dozen bytes here; the answer to a waiting poll arrives on
-/// this channel's event loop through the loop's poll registry.
+/// this channel's event loop through the router's poll dispatcher. The channel's
+/// event loop must be one of the group the router was made with.
 public final class GPollHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     public typealias InboundIn = HTTPServerRequestPart
     public typealias InboundOut = HTTPServerRequestPart
@@ -38,7 +39,10 @@ public final class GPollHTTPHandler: ChannelInboundHandler, RemovableChannelHand
 
     private let router: GPollRouter
     private let unknownPaths: UnknownPathPolicy
+    /// This channel's loop's registry in the router's dispatcher (set when added).
     private var registry: LoopPollRegistry?
+    /// This connection's slot in `registry`, taken at its first poll, freed when it ends.
+    private var slot: UInt32?
     /// This connection's requests, waiting poll, pipelined backlog and quiescing;
     /// the handler does what its actions say.
     private var connection = ConnectionStateMachine()
@@ -68,7 +72,10 @@ public final class GPollHTTPHandler: ChannelInboundHandler, RemovableChannelHand
     }
 
     public func handlerAdded(context: ChannelHandlerContext) {
-        registry = LoopPollRegistries.registry(for: context.eventLoop)
+        guard let registry = router.dispatcher.registry(for: context.eventLoop) else {
+            preconditionFailure("GPollHTTPHandler on an event loop outside its router's EventLoopGroup: make the GPollRouter with the bootstrap's group (GPollRouter(_:eventLoopGroup:))")
+        }
+        self.registry = registry
     }
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -168,37 +175,39 @@ public final class GPollHTTPHandler: ChannelInboundHandler, RemovableChannelHand
 
     private func poll(_ endpoint: GPollEndpoint, id: ClientID, acknowledging ack: UInt64?, keepAlive: ConnectionReuse, context: ChannelHandlerContext) {
         guard let registry else { preconditionFailure("GPollHTTPHandler used before handlerAdded") }
-        // The registry entry exists before the state machine can hand the token
+        // The slot is this connection's before the state machine can hand the token
         // to a publish on another thread; that publish's batch runs on this loop
-        // only after this method returns, so it always finds the entry.
-        let token = registry.makeToken()
-        registry.insert(token, handler: self, context: context)
+        // only after this method returns, so it always finds the connection, and
+        // `connection.waiting` (the one record of the poll here) is set by then.
+        guard let slot = slot ?? registry.attach(self, context: context) else {
+            // Millions of polling connections on one loop: the loop's table is full.
+            return context.writeResponse(.empty(.serviceUnavailable, extraHeaders: [("Retry-After", "1")]), keepAlive: keepAlive)
+        }
+        self.slot = slot
+        let token = registry.makeToken(slot: slot)
         switch endpoint.poll(id, acknowledging: ack, token: token) {
         case .wait:
             connection.pollWaits(token: token, endpoint: endpoint, keepAlive: keepAlive)
         case .deliver(let message, let sequence):
-            registry.remove(token)
             var encodings = DeliveryEncodings()
             writeMessage(message, sequence: sequence, to: id, from: endpoint, keepAlive: keepAlive, context: context, encodings: &encodings)
         case .notFound(let reason):
-            registry.remove(token)
             context.writeResponse(.refusal(.notFound, reason: reason), keepAlive: keepAlive)
         case .badAcknowledgement:
-            registry.remove(token)
             context.writeResponse(.refusal(.badRequest, reason: .malformed), keepAlive: keepAlive)
         case .endNow:
-            registry.remove(token)
             context.writeResponse(.empty(.noContent), keepAlive: keepAlive)
         }
     }
 
-    /// Called by the loop's registry, on this channel's loop, to answer the waiting poll.
+    /// Called by the loop's registry, on this channel's loop, with an answer for a poll
+    /// of this connection's slot: the waiting poll's, or a late one for an ended poll.
     /// `encodings` is shared by the polls of one batch, which mostly answer with the same bytes.
     func finishPoll(_ completion: PollCompletion, from endpoint: GPollEndpoint, context: ChannelHandlerContext, encodings: inout DeliveryEncodings) {
         switch connection.pollAnswered(token: completion.token) {
         case .stale:
-            // Not this connection's current poll (cannot happen while the registry
-            // and the state machine agree); a message must still not be lost.
+            // Not the poll that waits here: one of an earlier connection in this slot,
+            // answered as it closed. It is written nowhere; a message goes back.
             if case .message(let delivery) = completion {
                 endpoint.returnUndelivered(delivery.message, sequence: delivery.sequence, to: delivery.client)
             }
@@ -238,7 +247,7 @@ public final class GPollHTTPHandler: ChannelInboundHandler, RemovableChannelHand
     }
 
     public func channelInactive(context: ChannelHandlerContext) {
-        withdrawWaitingPoll()
+        connectionEnded()
         context.fireChannelInactive()
     }
 
@@ -247,17 +256,23 @@ public final class GPollHTTPHandler: ChannelInboundHandler, RemovableChannelHand
         // Peers that vanish are routine for long polls, hence debug, not error.
         router.logger.debug("connection error", metadata: ["error": "\(error)", "gpoll.waiting": "\(connection.waiting != nil)"])
         router.connectionMetrics.error()
-        withdrawWaitingPoll()
+        connectionEnded()
         context.close(promise: nil)
     }
 
     public func handlerRemoved(context: ChannelHandlerContext) {
-        withdrawWaitingPoll()
+        connectionEnded()
     }
 
-    private func withdrawWaitingPoll() {
+    /// The waiting poll, if any, is withdrawn so that it takes no message, and the
+    /// slot is freed (which also ends the registry's hold on this handler and its
+    /// context). Any of the three ends above may come first; the others find nothing.
+    private func connectionEnded() {
+        if let slot {
+            registry?.detach(slot: slot)
+            self.slot = nil
+        }
         guard let waiting = connection.connectionEnded() else { return }
-        registry?.remove(waiting.token)
         waiting.endpoint.withdraw(waiting.token)
     }
 }

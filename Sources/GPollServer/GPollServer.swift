@@ -44,7 +44,9 @@ public final class GPollServer: Service, Sendable {
         var adminQuiescing: ServerQuiescingHelper?
     }
 
-    /// Checks the settings and reads the TLS files; binds nothing yet.
+    /// Checks the settings and reads the TLS files; binds no socket yet. Each
+    /// endpoint is served by this server alone (see ``GPollRouter``): an endpoint
+    /// that another live server or router serves is refused.
     public init(
         configuration: GPollServerConfiguration,
         endpoints: [GPollEndpoint],
@@ -55,13 +57,18 @@ public final class GPollServer: Service, Sendable {
         var problems = configuration.problems
         if endpoints.isEmpty { problems.append("at least one endpoint is needed") }
         guard problems.isEmpty else { throw GPollConfigurationError(problems: problems) }
-        self.router = try GPollRouter(endpoints, logger: logger, metrics: configuration.metrics)
+        self.tlsContext = try configuration.makeTLSContext()
+        // The router's poll dispatcher is this server's own, built from this group's
+        // loops, the ones its connections run on. It binds the endpoints (an endpoint
+        // in another server's router is refused here) and lets them go when the server
+        // and its connections are gone. Made last of what can throw, so that a
+        // failed init holds no endpoint.
+        self.router = try GPollRouter(endpoints, eventLoopGroup: eventLoopGroup, logger: logger, metrics: configuration.metrics)
         self.adminConnectionMetrics = ConnectionMetrics(listener: "admin", metrics: configuration.metrics)
         self.processMetrics = ProcessMetrics(metrics: configuration.metrics)
         self.configuration = configuration
         self.group = eventLoopGroup
         self.logger = logger
-        self.tlsContext = try configuration.makeTLSContext()
         self.demoSite = configuration.demo.map { DemoSite(endpoint: endpoints[0], settings: $0) }
         self.adminPublisher = adminPublisher
     }

@@ -125,7 +125,8 @@ struct ConnectionStateMachineTests {
 
     func makeChannel() throws -> EmbeddedChannel {
         let channel = EmbeddedChannel()
-        try channel.pipeline.syncOperations.addHandler(GPollHTTPHandler(router: try GPollRouter([endpoint])))
+        let router = try GPollRouter([endpoint], eventLoopGroup: channel.embeddedEventLoop)
+        try channel.pipeline.syncOperations.addHandler(GPollHTTPHandler(router: router))
         // Connected, so active: a message is written only to an active channel.
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
         return channel

@@ -205,7 +205,10 @@ struct MetricsTests {
         try await metered.waitForPolls(0, at: "/a")
         var scrape = try await metered.scrape()
         let clock = ContinuousClock(), deadline = clock.now + .seconds(10)
-        while scrape.count("gpoll_connection_errors_total", ["listener": "gpoll"]) < 1, clock.now < deadline {
+        // The error is counted before the close it leads to completes (the close future
+        // runs on a later turn of the loop): wait for both.
+        while scrape.count("gpoll_connection_errors_total", ["listener": "gpoll"]) < 1
+            || scrape.value("gpoll_open_connections", ["listener": "gpoll"]) != 0, clock.now < deadline {
             try await Task.sleep(for: .milliseconds(20))
             scrape = try await metered.scrape()
         }

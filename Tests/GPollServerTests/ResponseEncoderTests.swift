@@ -43,7 +43,7 @@ struct ResponseEncoderTests {
         let channel = EmbeddedChannel()
         try channel.pipeline.syncOperations.addHandler(GPollResponseEncoder())
         try channel.pipeline.syncOperations.addHandler(
-            GPollHTTPHandler(router: try GPollRouter([endpoint]), unknownPaths: .notFound, responseWriting: .preEncodedMessages))
+            GPollHTTPHandler(router: try GPollRouter([endpoint], eventLoopGroup: channel.embeddedEventLoop), unknownPaths: .notFound, responseWriting: .preEncodedMessages))
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
         func request(_ target: String) throws {
             try channel.writeInbound(HTTPServerRequestPart.head(HTTPRequestHead(version: .http1_1, method: .GET, uri: target, headers: ["Host": "h"])))
