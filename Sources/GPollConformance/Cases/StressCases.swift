@@ -70,16 +70,17 @@ enum StressCases {
     }
 
     /// Awaits `message` on every client's waiting poll, `inFlight` at a time; returns
-    /// the ids that got something else, with what they got.
+    /// the ids that got something else, with what they got. `judgingPO1`: as in
+    /// ``CaseContext/awaitMessage(_:on:text:within:judgingPO1:)``.
     static func collect(_ ctx: CaseContext, _ clients: [(ClientID, WireConnection)], expecting message: [UInt8],
-                        within: Duration) async throws -> [(ClientID, String)] {
+                        within: Duration, judgingPO1: Bool) async throws -> [(ClientID, String)] {
         try await withThrowingTaskGroup(of: (ClientID, String)?.self) { group in
             var next = 0
             func add() {
                 let (id, c) = clients[next]
                 next += 1
                 group.addTask {
-                    let event = try await ctx.awaitMessage(id, on: c, within: within)
+                    let event = try await ctx.awaitMessage(id, on: c, within: within, judgingPO1: judgingPO1)
                     if let response = event.response, response.status == 200, response.body == message { return nil }
                     return (id, event.summary)
                 }
@@ -119,7 +120,7 @@ enum StressCases {
             }
             let m = ctx.message()
             try await ctx.publish(m, within: answerDeadline)
-            let wrong = try await collect(ctx, clients, expecting: m, within: ctx.patience * 4)
+            let wrong = try await collect(ctx, clients, expecting: m, within: ctx.patience * 4, judgingPO1: false)
             try await evict(ctx, clients)
             // A 404 means an id answered 200 that was not live (the original loses ~0.5%).
             try judgeAll(ctx, wrong, of: count, "ID-4", "every id answered 200 live at once, its poll given the message")
@@ -131,7 +132,7 @@ enum StressCases {
             let m = ctx.message()
             let start = ContinuousClock.now
             try await ctx.publish(m, within: answerDeadline)
-            let wrong = try await collect(ctx, clients, expecting: m, within: ctx.patience)
+            let wrong = try await collect(ctx, clients, expecting: m, within: ctx.patience, judgingPO1: true)
             ctx.note("\(count - wrong.count) of \(count) waiting polls answered \(ContinuousClock.now - start) after the publish began")
             try await evict(ctx, clients)
             try judgeAll(ctx, wrong, of: count, "PO-1", "the message on the waiting poll")

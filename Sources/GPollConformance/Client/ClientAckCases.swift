@@ -31,6 +31,9 @@ enum ClientAckCases {
         }
         let client = try await context.launch(endpoint.url)
         await context.wait(within: .seconds(30)) { polls.withLock { $0 } >= 6 }
+        // The last message's line may come after the poll that follows it; then a moment
+        // more for a duplicate line.
+        await context.wait(within: .seconds(5)) { client.messages.count >= messages.count }
         await context.pause(.milliseconds(300))
         let polled = context.requests.filter { !$0.isHandshake }
         let expectedAcks: [UInt64] = [0, 1, 1, 2, 2, 3]
