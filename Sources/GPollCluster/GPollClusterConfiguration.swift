@@ -21,6 +21,20 @@ public struct GPollClusterConfiguration: Sendable {
     public var retention: Duration
     /// A publish not applied by every live node within this time is answered 503.
     public var publishTimeout: Duration
+    /// A database call (connecting aside, which has its own 2 s limit) that has not
+    /// answered within this time is given up: its connection is closed, so the stuck
+    /// query fails and the next call connects anew, and the database counts as lost
+    /// until a call succeeds. Without it a database that freezes (its connections
+    /// open, no answers) would stall the node silently.
+    ///
+    /// The default, 5 s, is well above the longest query a healthy bus runs: a
+    /// catch-up batch (at most ``GPollClusterNode/batchSize`` rows by primary key;
+    /// even of 1 MiB payloads, about half a second on a loopback) and a prune of a
+    /// retention's worth of rows on a busy bus (an indexed range delete, under a
+    /// second for hundreds of thousands of rows). Much longer would leave `/readyz`
+    /// saying 200 that long after the database froze. Raise it for a bus on a slow
+    /// link that carries large messages (a batch of 500 MiB takes 4 s at 1 Gbit/s).
+    public var queryTimeout: Duration
 
     public init(
         database: DatabaseAddress,
@@ -30,7 +44,8 @@ public struct GPollClusterConfiguration: Sendable {
         livenessWindow: Duration = .seconds(3),
         fallbackPollInterval: Duration = .seconds(1),
         retention: Duration = .seconds(60),
-        publishTimeout: Duration = .seconds(10)
+        publishTimeout: Duration = .seconds(10),
+        queryTimeout: Duration = .seconds(5)
     ) {
         self.database = database
         self.nodeName = nodeName
@@ -40,6 +55,7 @@ public struct GPollClusterConfiguration: Sendable {
         self.fallbackPollInterval = fallbackPollInterval
         self.retention = retention
         self.publishTimeout = publishTimeout
+        self.queryTimeout = queryTimeout
     }
 
     /// Every reason these settings cannot run, in words a command line can print.
@@ -52,6 +68,7 @@ public struct GPollClusterConfiguration: Sendable {
         if fallbackPollInterval <= .zero { problems.append("the fallback poll interval must be positive") }
         if retention < .zero { problems.append("the retention must not be negative") }
         if publishTimeout <= .zero { problems.append("the publish timeout must be positive") }
+        if queryTimeout <= .zero { problems.append("the query timeout must be positive") }
         return problems
     }
 }

@@ -140,6 +140,64 @@ struct ClusterTests {
 }
 
 extension ClusterTests {
+    @Test("PostgreSQL frozen (SIGSTOP: connections open, no answers): the nodes say so within the query timeout and a publish is answered; after SIGCONT every client gets every message once, in order")
+    func databaseFrozen() async throws {
+        let queryTimeout = 2
+        try await withCluster(nodes: 2, extra: ["--cluster-query-timeout", String(queryTimeout)]) { database, nodes in
+            let route = Self.router(nodes)
+            var clients: [ClusterClient] = []
+            for node in nodes {
+                let client = ClusterClient()
+                try await client.start(handshakePort: node.port, pollPort: route)
+                clients.append(client)
+            }
+            defer { for client in clients { client.stop() } }
+
+            let before = messages(0..<10), after = messages(10..<20)
+            for (index, message) in before.enumerated() {
+                #expect(await publish(message, adminPort: nodes[index % 2].adminPort), "publish \(message) was not answered 204")
+            }
+
+            let stopped = database.freeze()
+            defer { database.thaw() }  // whatever happens below, PostgreSQL runs again
+            #expect(stopped.count > 1, "froze \(stopped) (the postmaster and its children)")
+            // At once, before the node noticed: its statement goes out on the open connection
+            // and gets no answer. It is answered (503), not left hanging: the request's own
+            // limit is far beyond the publish timeout (10 s).
+            let frozenPublish = try await httpRequest(port: nodes[0].adminPort, method: "POST", target: "/publish",
+                                                      body: Array("frozen".utf8), within: .seconds(60))
+            #expect(frozenPublish.status == 503)
+            for node in nodes {
+                let unready = await eventually { await readiness(node) == 503 }
+                #expect(unready, "\(node.name)'s /readyz never turned 503 while the database was frozen")
+                #expect(node.logLines.contains { $0.contains("database unreachable") && $0.contains("did not answer within \(queryTimeout).0 s") },
+                        "\(node.name) did not log the timeout:\n\(node.logLines.suffix(20).joined(separator: "\n"))")
+            }
+            database.thaw()
+            for node in nodes {
+                let ready = await eventually { await readiness(node) == 200 }
+                #expect(ready, "\(node.name)'s /readyz never came back to 200 after the database thawed")
+                #expect(node.logLines.contains { $0.contains("database reachable") }, "\(node.name) never logged the return")
+            }
+            for (index, message) in after.enumerated() {
+                #expect(await publish(message, adminPort: nodes[index % 2].adminPort), "publish \(message) was not answered 204")
+            }
+
+            for (client, node) in zip(clients, nodes) {
+                let complete = await client.wait { $0.received.last == after.last }
+                let received = client.record.received
+                #expect(complete, "a client of \(node.name) ended at \(received.last ?? "nothing")")
+                // The publish answered 503 may still have been written (its statement was in the
+                // frozen backend's socket, run when it woke): then once, like any other message.
+                #expect(received.filter { $0 != "frozen" } == before + after, "client of \(node.name)")
+                #expect(received.filter { $0 == "frozen" }.count <= 1, "client of \(node.name)")
+                #expect(client.record.ids.count == 1, "client of \(node.name) registered again: \(client.record.reasons)")
+            }
+            // One order on every node, the 503 publish included if it was written.
+            #expect(clients[0].record.received == clients[1].record.received)
+        }
+    }
+
     @Test("a node away longer than the retention: the rows it missed are pruned, so it evicts its clients, who register again; no gap goes unnoticed")
     func awayPastRetention() async throws {
         let database = try await PostgresServer.start()
@@ -216,6 +274,7 @@ struct ClusterCommandTests {
         (["--cluster", "postgres://u@db:5432/gpoll"], "node-name is needed with cluster"),
         (["--node-name", "a"], "node-name needs cluster"),
         (["--cluster", "postgres://u@db/gpoll", "--node-name", "a", "--node-prefix", "1000000000"], "node-prefix must be between 0 and 999999999"),
+        (["--cluster", "postgres://u@db/gpoll", "--node-name", "a", "--cluster-query-timeout", "0"], "cluster-query-timeout must be more than 0 seconds"),
     ])
     func badArguments(arguments: [String], expected: String) async throws {
         let (status, output) = try await Self.run(arguments)

@@ -20,6 +20,8 @@ public final class PostgresServer: Sendable {
     private let binaries: String
     private let asPostgresUser: Bool
     private let program: Mutex<RunningProgram?>
+    /// The processes ``freeze()`` stopped, for ``thaw()``.
+    private let frozen = Mutex<[pid_t]>([])
 
     /// A URL for `gpoll-server --cluster`: user postgres, database postgres.
     public var url: String { "postgres://postgres@127.0.0.1:\(port)/postgres" }
@@ -80,6 +82,48 @@ public final class PostgresServer: Sendable {
         try await startServer()
     }
 
+    /// Freezes the server as a hung machine would: SIGSTOP to the postmaster (by the
+    /// pid in `postmaster.pid`), then to every process below it (its backends and
+    /// helpers, found through `/proc/<pid>/task/<pid>/children`; the postmaster,
+    /// stopped first, forks no more). Connections stay open and nothing answers.
+    /// Returns the pids it stopped (none if the server is not running); call
+    /// ``thaw()`` in a `defer`, so that a failing test leaves no stopped server.
+    @discardableResult
+    public func freeze() -> [pid_t] {
+        guard let postmaster = postmasterPID(), kill(postmaster, SIGSTOP) == 0 else { return [] }
+        var stopped = [postmaster]
+        var pending = Self.children(of: postmaster)
+        while let pid = pending.popLast() {
+            guard kill(pid, SIGSTOP) == 0 else { continue }  // it ended meanwhile
+            stopped.append(pid)
+            pending += Self.children(of: pid)
+        }
+        frozen.withLock { $0 += stopped }
+        return stopped
+    }
+
+    /// SIGCONT to every process ``freeze()`` stopped; nothing if none is stopped.
+    public func thaw() {
+        let stopped = frozen.withLock { state -> [pid_t] in defer { state = [] }; return state }
+        guard !stopped.isEmpty else { return }
+        for pid in stopped { kill(pid, SIGCONT) }
+        // runuser (util-linux) stops itself when its child stops, and while stopped it
+        // would not reap the postmaster at the end: it goes on too.
+        _ = program.withLock { $0?.send(.resume) }
+    }
+
+    /// The pids of `pid`'s children (Linux: a single-threaded process's children file).
+    private static func children(of pid: pid_t) -> [pid_t] {
+        guard let file = fopen("/proc/\(pid)/task/\(pid)/children", "r") else { return [] }
+        defer { fclose(file) }
+        var text: [UInt8] = []
+        var buffer = [CChar](repeating: 0, count: 4096)
+        while fgets(&buffer, Int32(buffer.count), file) != nil {
+            text += buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }
+        }
+        return String(decoding: text, as: UTF8.self).split(separator: " ").compactMap { pid_t(trimmed(String($0))) }
+    }
+
     /// Runs one SQL statement with psql as user postgres; its output, unaligned, without headers.
     public func query(_ sql: String) async throws -> String {
         let run = try await Program.run(binaries + "/psql",
@@ -111,6 +155,7 @@ public final class PostgresServer: Sendable {
     }
 
     private func stopServer() async {
+        thaw()  // a stopped postmaster would not take the signal
         guard let running = program.withLock({ state -> RunningProgram? in defer { state = nil }; return state }) else { return }
         if let pid = postmasterPID() { kill(pid, SIGINT) } else { running.send(.terminate) }
         // Drain its log so that it can exit; it ends when postgres does.
