@@ -3,6 +3,7 @@ import GPollServer
 import Logging
 import NIOCore
 import NIOPosix
+import NIOSSL
 import PostgresNIO
 import ServiceLifecycle
 import Synchronization
@@ -18,6 +19,8 @@ public final class GPollClusterNode: Service, GPollAdminPublisher {
     private let endpoints: [GPollEndpoint]
     private let logger: Logger
     private let link: DatabaseLink
+    /// How every connection is made (TLS included): one for the link, one for LISTEN.
+    private let connectionConfiguration: PostgresConnection.Configuration
     private let group: any EventLoopGroup
     private let reachable = Atomic<Bool>(false)
     /// Rings when some node reports that it applied rows: publishes waiting for them look again.
@@ -44,14 +47,21 @@ public final class GPollClusterNode: Service, GPollAdminPublisher {
         for endpoint in endpoints where endpoint.configuration.nodeRoutine != configuration.nodePrefix {
             problems.append("endpoint \(endpoint.path) hands out routine \(endpoint.configuration.nodeRoutine.map(String.init) ?? "by placement"), not the node prefix \(configuration.nodePrefix)")
         }
-        guard problems.isEmpty else { throw GPollConfigurationError(problems: problems) }
+        var connectionConfiguration: PostgresConnection.Configuration?
+        do {
+            connectionConfiguration = try configuration.database.connectionConfiguration()
+        } catch {
+            problems.append(error.description)
+        }
+        guard problems.isEmpty, let connectionConfiguration else { throw GPollConfigurationError(problems: problems) }
         self.configuration = configuration
+        self.connectionConfiguration = connectionConfiguration
         self.endpoints = endpoints
         var logger = logger
         logger[metadataKey: "gpoll.node"] = "\(configuration.nodeName)"
         self.logger = logger
         self.group = eventLoopGroup
-        self.link = DatabaseLink(configuration: configuration.database.connectionConfiguration, eventLoopGroup: eventLoopGroup, logger: logger)
+        self.link = DatabaseLink(configuration: connectionConfiguration, eventLoopGroup: eventLoopGroup, logger: logger)
         (wakeStream, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 
@@ -97,7 +107,13 @@ public final class GPollClusterNode: Service, GPollAdminPublisher {
             let applied = try await join()
             joined.withLock { $0 = applied }
         } catch {
-            logger.error("could not join the cluster", metadata: ["gpoll.database": "\(configuration.database)", "error": "\(String(reflecting: error))"])
+            var metadata: Logger.Metadata = ["gpoll.database": "\(configuration.database)", "error": "\(String(reflecting: error))"]
+            if (error as? PSQLError)?.underlying is NIOSSLError {
+                metadata["gpoll.hint"] = configuration.database.tls == .verifyFull
+                    ? "TLS failed: is the server's certificate signed by sslrootcert (or a system root), and does it name the URL's host?"
+                    : "TLS failed: does the server serve TLS (ssl=on)?"
+            }
+            logger.error("could not join the cluster", metadata: metadata)
             await link.close()
             throw error
         }
@@ -289,7 +305,7 @@ public final class GPollClusterNode: Service, GPollAdminPublisher {
     private func listenLoop() async {
         while !Task.isCancelled {
             if let connection = try? await PostgresConnection.connect(
-                on: group.any(), configuration: configuration.database.connectionConfiguration, id: 2, logger: logger
+                on: group.any(), configuration: connectionConfiguration, id: 2, logger: logger
             ) {
                 let reason = await withTaskGroup(of: String.self) { group in
                     group.addTask {

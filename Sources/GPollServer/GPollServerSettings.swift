@@ -27,7 +27,7 @@ public struct GPollServerSettings: Sendable {
 
     /// The cluster settings, as read; GPollCluster parses the database URL.
     public struct Cluster: Sendable, Hashable {
-        /// `postgres://user[:password]@host[:port]/db` (a secret: it may hold a password).
+        /// `postgres://user[:password]@host[:port]/db[?sslmode=…&sslrootcert=…]` (a secret: it may hold a password).
         public var url: String
         public var nodeName: String
         public var nodePrefix: UInt32
@@ -83,7 +83,7 @@ public struct GPollServerSettings: Sendable {
     public static let noAdvertise = Setting(name: "no-advertise", help: "Answer handshakes with the gpoll/1 object {\"client-id\":\"...\"} alone, advertising no version, T, B, E or extensions.")
     public static let corsOrigin = Setting(name: "cors-origin", help: "Let pages of this origin (e.g. https://example.com) read the gpoll listener's answers (CORS); repeat for more, or '*' for any (in the environment: comma-separated; in the file: an array). (default: none, no CORS headers)")
     public static let demo = Setting(name: "demo", help: "Serve the demo chat at / and gpoll.js at /gpoll.js on the gpoll listener, with a size- and rate-limited POST /demo/publish. (default: off)")
-    public static let cluster = Setting(name: "cluster", help: "Serve the endpoints as one node of a cluster whose bus is this PostgreSQL database (postgres://user[:password]@host[:port]/db). (default: none, a server alone)")
+    public static let cluster = Setting(name: "cluster", help: "Serve the endpoints as one node of a cluster whose bus is this PostgreSQL database (postgres://user[:password]@host[:port]/db, TLS by libpq's ?sslmode=disable|prefer|require|verify-full&sslrootcert=ca.pem). (default: none, a server alone)")
     public static let nodeName = Setting(name: "node-name", help: "With cluster: this node's name, unique in the cluster.")
     public static let nodePrefix = Setting(name: "node-prefix", help: "With cluster: the routine id (the number before '$') of every id this node hands out; unique in the cluster, the proxy routes polls by it. (default: 0)")
     public static let clusterRetention = Setting(name: "cluster-retention", help: "With cluster: keep a message row this many seconds after every live node applied it; a node away longer evicts its clients when it returns. (default: 60)")

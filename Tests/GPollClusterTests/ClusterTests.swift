@@ -275,6 +275,11 @@ struct ClusterCommandTests {
         (["--node-name", "a"], "node-name needs cluster"),
         (["--cluster", "postgres://u@db/gpoll", "--node-name", "a", "--node-prefix", "1000000000"], "node-prefix must be between 0 and 999999999"),
         (["--cluster", "postgres://u@db/gpoll", "--node-name", "a", "--cluster-query-timeout", "0"], "cluster-query-timeout must be more than 0 seconds"),
+        (["--cluster", "postgres://u@db/gpoll?sslmode=verify", "--node-name", "a"], "sslmode must be one of disable, prefer, require, verify-full (got 'verify')"),
+        (["--cluster", "postgres://u@db/gpoll?ssl=true", "--node-name", "a"], "unknown parameter 'ssl'"),
+        (["--cluster", "postgres://u@db/gpoll?sslmode=require&sslrootcert=/ca.pem", "--node-name", "a"], "sslrootcert is used with sslmode=verify-full only"),
+        (["--cluster", "postgres://u@db/gpoll?sslmode=verify-full&sslrootcert=/nonexistent/ca.pem", "--node-name", "a"],
+         "sslrootcert '/nonexistent/ca.pem' is not a readable PEM file"),
     ])
     func badArguments(arguments: [String], expected: String) async throws {
         let (status, output) = try await Self.run(arguments)
@@ -290,5 +295,58 @@ struct ClusterCommandTests {
         #expect(output.contains("could not join the cluster"), "\(output)")
         #expect(!output.contains("gpoll listener started"))
         #expect(!output.contains("Assertion failed") && !output.contains("Fatal error"), "\(output)")
+    }
+}
+
+/// TLS to the bus, by libpq's URL parameters, against a PostgreSQL with `ssl=on`.
+@Suite(.serialized, .enabled(if: PostgresServer.binaryDirectory != nil, "needs PostgreSQL 15 (apt-get install postgresql)"))
+struct ClusterTLSTests {
+    @Test("sslmode=prefer, require and verify-full (sslrootcert: the server's certificate) carry the cluster over TLS; verify-full against a root that did not sign the server's certificate does not join, and says why")
+    func tls() async throws {
+        let database = try await PostgresServer.start(tls: true)
+        var nodes: [NodeProcess] = []
+        do {
+            let certificate = try #require(database.certificatePath)
+            for (index, parameters) in ["sslmode=prefer", "sslmode=require", "sslmode=verify-full&sslrootcert=\(certificate)"].enumerated() {
+                nodes.append(try await NodeProcess.start(name: "node\(index + 1)", prefix: UInt32(index + 1), database: database.url + "?" + parameters))
+            }
+            let route = ClusterTests.router(nodes)
+            var clients: [ClusterClient] = []
+            for node in nodes {
+                let client = ClusterClient()
+                try await client.start(handshakePort: node.port, pollPort: route)
+                clients.append(client)
+            }
+            defer { for client in clients { client.stop() } }
+            for (index, message) in messages(0..<10).enumerated() {
+                #expect(await publish(message, adminPort: nodes[index % 3].adminPort), "publish \(message) was not answered 204")
+            }
+            for (client, node) in zip(clients, nodes) {
+                #expect(await client.wait { $0.received.count >= 10 }, "a client of \(node.name) got \(client.record.received.count) of 10")
+                #expect(client.record.received == messages(0..<10), "client of \(node.name)")
+            }
+            // Every connection of the nodes (two each: queries and LISTEN) is TLS; psql's own is left out.
+            let others = "FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) WHERE a.backend_type = 'client backend' AND a.pid <> pg_backend_pid()"
+            #expect(try await database.query("SELECT count(*) \(others) AND s.ssl") == "6")
+            #expect(try await database.query("SELECT count(*) \(others) AND NOT s.ssl") == "0")
+
+            // A root that did not sign the server's certificate: no connection, and the log says why.
+            try await PostgresServer.makeSelfSignedCertificate(in: database.directory, name: "stranger")
+            let binary = try #require(gpollServerBinary)
+            let refused = try await Program.run(binary, [
+                "--port", "0", "--admin-port", "0", "--node-name", "node4", "--node-prefix", "4",
+                "--cluster", database.url + "?sslmode=verify-full&sslrootcert=\(database.directory)/stranger.crt",
+            ], timeout: .seconds(60), standardError: .combinedWithOutput)
+            #expect(refused.status != .exited(0) && !refused.timedOut, "\(refused.stdout)")
+            #expect(refused.stdout.contains("could not join the cluster"), "\(refused.stdout)")
+            #expect(refused.stdout.contains("CERTIFICATE_VERIFY_FAILED") && refused.stdout.contains("signed by sslrootcert"), "\(refused.stdout)")
+            #expect(!refused.stdout.contains("gpoll listener started"))
+        } catch {
+            for node in nodes { await node.kill() }
+            await database.stop()
+            throw error
+        }
+        for node in nodes { await node.stop() }
+        await database.stop()
     }
 }

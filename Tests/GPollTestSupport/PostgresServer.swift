@@ -19,6 +19,8 @@ public final class PostgresServer: Sendable {
     public let directory: String
     private let binaries: String
     private let asPostgresUser: Bool
+    /// Whether it serves TLS (`ssl=on`) with ``certificatePath``.
+    public let servesTLS: Bool
     private let program: Mutex<RunningProgram?>
     /// The processes ``freeze()`` stopped, for ``thaw()``.
     private let frozen = Mutex<[pid_t]>([])
@@ -36,16 +38,22 @@ public final class PostgresServer: Sendable {
         return access(directory + "/postgres", X_OK) == 0 ? directory : nil
     }
 
-    private init(port: Int, directory: String, binaries: String, asPostgresUser: Bool) {
+    /// With ``servesTLS``: the server's self-signed certificate (for 127.0.0.1), its own root.
+    public var certificatePath: String? { servesTLS ? directory + "/server.crt" : nil }
+
+    private init(port: Int, directory: String, binaries: String, asPostgresUser: Bool, servesTLS: Bool) {
         self.port = port
         self.directory = directory
         self.binaries = binaries
         self.asPostgresUser = asPostgresUser
+        self.servesTLS = servesTLS
         self.program = Mutex(nil)
     }
 
     /// Makes the data directory and starts the server; returns once it accepts connections.
-    public static func start() async throws -> PostgresServer {
+    /// With `tls`, it also serves TLS (`ssl=on`), with a self-signed certificate for
+    /// 127.0.0.1 made by openssl in its directory (``certificatePath``).
+    public static func start(tls: Bool = false) async throws -> PostgresServer {
         guard let binaries = binaryDirectory else {
             throw Failure(description: "PostgreSQL is not installed (apt-get install postgresql, or set GPOLL_PG_BIN)")
         }
@@ -56,7 +64,19 @@ public final class PostgresServer: Sendable {
         if asPostgresUser {
             _ = try await Program.run("/bin/chown", ["postgres:postgres", directory], timeout: .seconds(10))
         }
-        let server = PostgresServer(port: try freePort(), directory: directory, binaries: binaries, asPostgresUser: asPostgresUser)
+        let server = PostgresServer(port: try freePort(), directory: directory, binaries: binaries, asPostgresUser: asPostgresUser, servesTLS: tls)
+        if tls {
+            do {
+                try await makeSelfSignedCertificate(in: directory, name: "server")
+                // postgres reads its key only if its own user owns it and nobody else may read it.
+                if asPostgresUser {
+                    _ = try await Program.run("/bin/chown", ["postgres:postgres", directory + "/server.key", directory + "/server.crt"], timeout: .seconds(10))
+                }
+            } catch {
+                await server.remove()
+                throw error
+            }
+        }
         let initdb = try await server.runAsOwner(binaries + "/initdb",
             ["-D", directory + "/data", "-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-sync", "--no-instructions"],
             timeout: .seconds(120))
@@ -80,6 +100,19 @@ public final class PostgresServer: Sendable {
         await stopServer()
         try await Task.sleep(for: pause)
         try await startServer()
+    }
+
+    /// Makes `name.crt` and `name.key` (mode 600) in `directory` with openssl: a
+    /// self-signed certificate for 127.0.0.1 (its subject and its IP address), valid a day.
+    public static func makeSelfSignedCertificate(in directory: String, name: String) async throws {
+        guard let openssl = Program.find("openssl") else { throw Failure(description: "openssl is not installed (apt-get install openssl)") }
+        let made = try await Program.run(openssl, [
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+            "-addext", "subjectAltName=IP:127.0.0.1",
+            "-keyout", "\(directory)/\(name).key", "-out", "\(directory)/\(name).crt",
+        ], timeout: .seconds(60), standardError: .combinedWithOutput)
+        guard made.status == .exited(0) else { throw Failure(description: "openssl req failed: \(made.stdout)") }
+        _ = try await Program.run("/bin/chmod", ["600", "\(directory)/\(name).key"], timeout: .seconds(10))
     }
 
     /// Freezes the server as a hung machine would: SIGSTOP to the postmaster (by the
@@ -142,6 +175,7 @@ public final class PostgresServer: Sendable {
     private func startServer() async throws {
         let arguments = ["-D", directory + "/data", "-p", String(port), "-h", "127.0.0.1", "-k", directory,
                          "-c", "fsync=off", "-c", "max_connections=200"]
+            + (servesTLS ? ["-c", "ssl=on", "-c", "ssl_cert_file=\(directory)/server.crt", "-c", "ssl_key_file=\(directory)/server.key"] : [])
         let started = try await asPostgresUser
             ? RunningProgram.start("/usr/sbin/runuser", ["-u", "postgres", "--", binaries + "/postgres"] + arguments)
             : RunningProgram.start(binaries + "/postgres", arguments)
