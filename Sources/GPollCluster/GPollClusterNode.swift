@@ -408,9 +408,11 @@ public final class GPollClusterNode: Service, GPollAdminPublisher {
         } catch is CancellationError {
             throw CancellationError()  // the caller is going: says nothing about the database
         } catch is DeadlinePassed {
-            await link.discard(connection)
+            // Noted before the close, which fails the calls queued on this connection:
+            // the log names the timeout, not the closed connection that follows from it.
             let error = GPollClusterError.databaseDidNotAnswer(within: configuration.queryTimeout)
             noteReachable(false, error: error)
+            await link.discard(connection)
             throw error
         } catch {
             await link.discard(connection)
