@@ -439,8 +439,8 @@ public final class GPollClusterNode: Service, GPollAdminPublisher {
 public enum GPollClusterError: Error, CustomStringConvertible, Sendable {
     case unknownEndpoint(String)
     case publishTimedOut(seq: Int64, laggingNodes: Int)
-    /// The publish was not through (written and applied) within the publish timeout:
-    /// the database was slow or frozen. The message may still be written later.
+    /// The publish was not through (written and applied) within the publish timeout,
+    /// the database slow or frozen meanwhile. The message may still be written later.
     case publishNotAnswered(within: Duration)
     /// A database call passed the query timeout; its connection was closed.
     case databaseDidNotAnswer(within: Duration)
@@ -449,7 +449,7 @@ public enum GPollClusterError: Error, CustomStringConvertible, Sendable {
         switch self {
         case .unknownEndpoint(let path): return "the bus has no endpoint \(path)"
         case .publishTimedOut(let seq, let lagging): return "message \(seq) not applied by \(lagging) live node(s) in time"
-        case .publishNotAnswered(let limit): return "the publish was not through within \(limit.seconds) s (the database did not answer in time)"
+        case .publishNotAnswered(let limit): return "the publish was not through (written and applied by every live node) within \(limit.seconds) s"
         case .databaseDidNotAnswer(let limit): return "database did not answer within \(limit.seconds) s"
         }
     }
