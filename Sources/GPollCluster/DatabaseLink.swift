@@ -37,7 +37,8 @@ actor DatabaseLink {
         return made
     }
 
-    /// The connection failed a query: close it, so the next caller connects anew.
+    /// The connection failed a query or did not answer it in time: close it, which
+    /// fails every query still waiting on it, so the next caller connects anew.
     func discard(_ connection: PostgresConnection) async {
         if current === connection { current = nil }
         try? await connection.close()

@@ -39,6 +39,14 @@
 /// it returns it catches up in order from its last applied `seq`; if the rows it
 /// needs were pruned meanwhile (it was away longer than the retention), it evicts
 /// its clients, who register again, rather than let them miss messages silently.
+/// A database that freezes (connections open, no answers) is lost too: every
+/// database call runs under ``GPollClusterConfiguration/queryTimeout``, after
+/// which its connection is closed and the next call connects anew, and the LISTEN
+/// connection is asked `SELECT 1` every heartbeat under the same limit. A publish
+/// is answered by ``GPollClusterConfiguration/publishTimeout`` whatever the database does.
+///
+/// **TLS.** libpq's `sslmode` (`disable`, the default, `prefer`, `require`,
+/// `verify-full`) and `sslrootcert` in the URL (``DatabaseAddress``).
 ///
 /// **Pruning.** A row is deleted once every live node has applied it and it is
 /// older than the retention (60 s): a node that loses the database for less than

@@ -1,9 +1,11 @@
+import NIOSSL
 import PostgresNIO
 
 /// The settings of one cluster node: where the bus is, who this node is, and
 /// the clocks of heartbeat, liveness, fallback polling and pruning.
 public struct GPollClusterConfiguration: Sendable {
-    /// The database that is the bus, as `postgres://user[:password]@host[:port]/database`.
+    /// The database that is the bus, from `postgres://user[:password]@host[:port]/database`
+    /// with libpq's `sslmode` and `sslrootcert` for TLS.
     public var database: DatabaseAddress
     /// This node's name in the `gpoll_nodes` table; unique in the cluster.
     public var nodeName: String
@@ -21,6 +23,20 @@ public struct GPollClusterConfiguration: Sendable {
     public var retention: Duration
     /// A publish not applied by every live node within this time is answered 503.
     public var publishTimeout: Duration
+    /// A database call (connecting aside, which has its own 2 s limit) that has not
+    /// answered within this time is given up: its connection is closed, so the stuck
+    /// query fails and the next call connects anew, and the database counts as lost
+    /// until a call succeeds. Without it a database that freezes (its connections
+    /// open, no answers) would stall the node silently.
+    ///
+    /// The default, 5 s, is well above the longest query a healthy bus runs: a
+    /// catch-up batch (at most ``GPollClusterNode/batchSize`` rows by primary key;
+    /// even of 1 MiB payloads, about half a second on a loopback) and a prune of a
+    /// retention's worth of rows on a busy bus (an indexed range delete, under a
+    /// second for hundreds of thousands of rows). Much longer would leave `/readyz`
+    /// saying 200 that long after the database froze. Raise it for a bus on a slow
+    /// link that carries large messages (a batch of 500 MiB takes 4 s at 1 Gbit/s).
+    public var queryTimeout: Duration
 
     public init(
         database: DatabaseAddress,
@@ -30,7 +46,8 @@ public struct GPollClusterConfiguration: Sendable {
         livenessWindow: Duration = .seconds(3),
         fallbackPollInterval: Duration = .seconds(1),
         retention: Duration = .seconds(60),
-        publishTimeout: Duration = .seconds(10)
+        publishTimeout: Duration = .seconds(10),
+        queryTimeout: Duration = .seconds(5)
     ) {
         self.database = database
         self.nodeName = nodeName
@@ -40,6 +57,7 @@ public struct GPollClusterConfiguration: Sendable {
         self.fallbackPollInterval = fallbackPollInterval
         self.retention = retention
         self.publishTimeout = publishTimeout
+        self.queryTimeout = queryTimeout
     }
 
     /// Every reason these settings cannot run, in words a command line can print.
@@ -52,29 +70,54 @@ public struct GPollClusterConfiguration: Sendable {
         if fallbackPollInterval <= .zero { problems.append("the fallback poll interval must be positive") }
         if retention < .zero { problems.append("the retention must not be negative") }
         if publishTimeout <= .zero { problems.append("the publish timeout must be positive") }
+        if queryTimeout <= .zero { problems.append("the query timeout must be positive") }
         return problems
     }
 }
 
-/// A PostgreSQL address from a `postgres://` URL. No TLS: the bus is expected on
-/// a private network or the loopback (say so in the deployment).
+/// A PostgreSQL address from a `postgres://` URL, with libpq's `sslmode` and
+/// `sslrootcert` parameters for TLS.
 public struct DatabaseAddress: Hashable, Sendable, CustomStringConvertible {
     public var host: String
     public var port: Int
     public var user: String
     public var password: String?
     public var database: String
+    /// TLS to the database, by libpq's `sslmode` names.
+    public var tls: TLSMode
+    /// PEM file of the certificates that sign the server's (libpq's `sslrootcert`),
+    /// for ``TLSMode/verifyFull``; nil: the system's trust roots.
+    public var rootCertificatePath: String?
 
-    public init(host: String, port: Int = 5432, user: String, password: String? = nil, database: String) {
+    /// libpq's `sslmode` values this node speaks. It refuses libpq's other two:
+    /// `allow` (TLS only once plain text was refused) and `verify-ca` (checks who
+    /// signed the certificate, not whose it is).
+    public enum TLSMode: String, Hashable, Sendable, CaseIterable {
+        /// Plain TCP. The default (libpq's is `prefer`): a bus on a private network
+        /// or the loopback; choose `verify-full` for one that is not.
+        case disable
+        /// TLS if the server offers it, plain otherwise; no certificate check.
+        case prefer
+        /// TLS or no connection; no certificate check (it guards against listeners, not impostors).
+        case require
+        /// TLS, the server's certificate signed by `sslrootcert` (or a system root)
+        /// and naming the host of the URL.
+        case verifyFull = "verify-full"
+    }
+
+    public init(host: String, port: Int = 5432, user: String, password: String? = nil, database: String,
+                tls: TLSMode = .disable, rootCertificatePath: String? = nil) {
         self.host = host
         self.port = port
         self.user = user
         self.password = password
         self.database = database
+        self.tls = tls
+        self.rootCertificatePath = rootCertificatePath
     }
 
-    /// Parses `postgres://user[:password]@host[:port]/database` (also `postgresql://`).
-    /// Percent-escapes in user and password are decoded.
+    /// Parses `postgres://user[:password]@host[:port]/database[?sslmode=…&sslrootcert=…]`
+    /// (also `postgresql://`). Percent-escapes in user, password and parameters are decoded.
     public init(url: String) throws(DatabaseAddressError) {
         var rest = Substring(url)
         if rest.hasPrefix("postgres://") { rest = rest.dropFirst("postgres://".count) }
@@ -94,8 +137,30 @@ public struct DatabaseAddress: Hashable, Sendable, CustomStringConvertible {
         guard !user.isEmpty else { throw DatabaseAddressError(url: url, problem: "the user is empty") }
         guard let slash = rest.firstIndex(of: "/") else { throw DatabaseAddressError(url: url, problem: "it names no database (host/database)") }
         let hostPort = rest[..<slash]
-        let database = rest[rest.index(after: slash)...].prefix { $0 != "?" }
+        let path = rest[rest.index(after: slash)...]
+        let database = path.prefix { $0 != "?" }
         guard !database.isEmpty else { throw DatabaseAddressError(url: url, problem: "the database is empty") }
+        var tls = TLSMode.disable
+        var rootCertificatePath: String?
+        for parameter in path.dropFirst(database.count + 1).split(separator: "&") {
+            let (name, value) = (parameter.prefix { $0 != "=" }, Self.percentDecoded(parameter.drop { $0 != "=" }.dropFirst()))
+            switch name {
+            case "sslmode":
+                guard let mode = TLSMode(rawValue: value) else {
+                    throw DatabaseAddressError(url: url, problem: "sslmode must be one of \(TLSMode.allCases.map(\.rawValue).joined(separator: ", ")) (got '\(value)')")
+                }
+                tls = mode
+            case "sslrootcert":
+                guard !value.isEmpty else { throw DatabaseAddressError(url: url, problem: "sslrootcert is empty (a PEM file's path)") }
+                rootCertificatePath = value
+            default:
+                throw DatabaseAddressError(url: url, problem: "unknown parameter '\(name)' (the parameters are sslmode and sslrootcert)")
+            }
+        }
+        if rootCertificatePath != nil && tls != .verifyFull {
+            // libpq would quietly check the chain alone; say what checks what instead.
+            throw DatabaseAddressError(url: url, problem: "sslrootcert is used with sslmode=verify-full only (got sslmode=\(tls.rawValue))")
+        }
         var host = hostPort
         var port = 5432
         if let colon = hostPort.lastIndex(of: ":") {
@@ -106,7 +171,8 @@ public struct DatabaseAddress: Hashable, Sendable, CustomStringConvertible {
             host = hostPort[..<colon]
         }
         guard !host.isEmpty else { throw DatabaseAddressError(url: url, problem: "the host is empty") }
-        self.init(host: String(host), port: port, user: Self.percentDecoded(user), password: password, database: Self.percentDecoded(database))
+        self.init(host: String(host), port: port, user: Self.percentDecoded(user), password: password, database: Self.percentDecoded(database),
+                  tls: tls, rootCertificatePath: rootCertificatePath)
     }
 
     private static func percentDecoded(_ text: Substring) -> String {
@@ -125,14 +191,53 @@ public struct DatabaseAddress: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// The address without the password, for logs.
-    public var description: String { "postgres://\(user)@\(host):\(port)/\(database)" }
+    public var description: String {
+        "postgres://\(user)@\(host):\(port)/\(database)" + (tls == .disable ? "" : "?sslmode=\(tls.rawValue)")
+            + (rootCertificatePath.map { "&sslrootcert=\($0)" } ?? "")
+    }
 
-    var connectionConfiguration: PostgresConnection.Configuration {
+    /// What postgres-nio connects with; throws (words for a command line) when the
+    /// TLS settings cannot be made, such as an unreadable `sslrootcert`.
+    func connectionConfiguration() throws(DatabaseAddressError) -> PostgresConnection.Configuration {
+        let tls: PostgresConnection.Configuration.TLS
+        switch self.tls {
+        case .disable:
+            tls = .disable
+        case .prefer, .require:
+            var settings = TLSConfiguration.makeClientConfiguration()
+            settings.certificateVerification = .none
+            let context = try sslContext(settings)
+            tls = self.tls == .prefer ? .prefer(context) : .require(context)
+        case .verifyFull:
+            var settings = TLSConfiguration.makeClientConfiguration()
+            settings.certificateVerification = .fullVerification
+            if let rootCertificatePath {
+                let roots: [NIOSSLCertificate]
+                do {
+                    roots = try NIOSSLCertificate.fromPEMFile(rootCertificatePath)
+                } catch {
+                    throw DatabaseAddressError(url: "\(self)", problem: "sslrootcert '\(rootCertificatePath)' is not a readable PEM file of certificates (\(error))")
+                }
+                guard !roots.isEmpty else {
+                    throw DatabaseAddressError(url: "\(self)", problem: "sslrootcert '\(rootCertificatePath)' holds no certificate")
+                }
+                settings.trustRoots = .certificates(roots)
+            }
+            tls = .require(try sslContext(settings))
+        }
         var configuration = PostgresConnection.Configuration(
-            host: host, port: port, username: user, password: password, database: database, tls: .disable)
+            host: host, port: port, username: user, password: password, database: database, tls: tls)
         // A database that is gone must be noticed within a heartbeat or two, not after the default 10 s.
         configuration.options.connectTimeout = .seconds(2)
         return configuration
+    }
+
+    private func sslContext(_ settings: TLSConfiguration) throws(DatabaseAddressError) -> NIOSSLContext {
+        do {
+            return try NIOSSLContext(configuration: settings)
+        } catch {
+            throw DatabaseAddressError(url: "\(self)", problem: "cannot set up TLS (\(error))")
+        }
     }
 }
 

@@ -3,6 +3,7 @@ import GPollServer
 import Logging
 import NIOCore
 import NIOPosix
+import NIOSSL
 import PostgresNIO
 import ServiceLifecycle
 import Synchronization
@@ -18,6 +19,8 @@ public final class GPollClusterNode: Service, GPollAdminPublisher {
     private let endpoints: [GPollEndpoint]
     private let logger: Logger
     private let link: DatabaseLink
+    /// How every connection is made (TLS included): one for the link, one for LISTEN.
+    private let connectionConfiguration: PostgresConnection.Configuration
     private let group: any EventLoopGroup
     private let reachable = Atomic<Bool>(false)
     /// Rings when some node reports that it applied rows: publishes waiting for them look again.
@@ -44,14 +47,21 @@ public final class GPollClusterNode: Service, GPollAdminPublisher {
         for endpoint in endpoints where endpoint.configuration.nodeRoutine != configuration.nodePrefix {
             problems.append("endpoint \(endpoint.path) hands out routine \(endpoint.configuration.nodeRoutine.map(String.init) ?? "by placement"), not the node prefix \(configuration.nodePrefix)")
         }
-        guard problems.isEmpty else { throw GPollConfigurationError(problems: problems) }
+        var connectionConfiguration: PostgresConnection.Configuration?
+        do {
+            connectionConfiguration = try configuration.database.connectionConfiguration()
+        } catch {
+            problems.append(error.description)
+        }
+        guard problems.isEmpty, let connectionConfiguration else { throw GPollConfigurationError(problems: problems) }
         self.configuration = configuration
+        self.connectionConfiguration = connectionConfiguration
         self.endpoints = endpoints
         var logger = logger
         logger[metadataKey: "gpoll.node"] = "\(configuration.nodeName)"
         self.logger = logger
         self.group = eventLoopGroup
-        self.link = DatabaseLink(configuration: configuration.database.connectionConfiguration, eventLoopGroup: eventLoopGroup, logger: logger)
+        self.link = DatabaseLink(configuration: connectionConfiguration, eventLoopGroup: eventLoopGroup, logger: logger)
         (wakeStream, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 
@@ -97,7 +107,13 @@ public final class GPollClusterNode: Service, GPollAdminPublisher {
             let applied = try await join()
             joined.withLock { $0 = applied }
         } catch {
-            logger.error("could not join the cluster", metadata: ["gpoll.database": "\(configuration.database)", "error": "\(String(reflecting: error))"])
+            var metadata: Logger.Metadata = ["gpoll.database": "\(configuration.database)", "error": "\(String(reflecting: error))"]
+            if (error as? PSQLError)?.underlying is NIOSSLError {
+                metadata["gpoll.hint"] = configuration.database.tls == .verifyFull
+                    ? "TLS failed: is the server's certificate signed by sslrootcert (or a system root), and does it name the URL's host?"
+                    : "TLS failed: does the server serve TLS (ssl=on)?"
+            }
+            logger.error("could not join the cluster", metadata: metadata)
             await link.close()
             throw error
         }
@@ -215,7 +231,21 @@ public final class GPollClusterNode: Service, GPollAdminPublisher {
     /// Inserts the message as the endpoint's next row and returns once every live
     /// node has applied it. Throws if the database cannot be reached or the wait
     /// passes ``GPollClusterConfiguration/publishTimeout`` (the admin answers 503).
+    ///
+    /// Answered by the publish timeout at the latest, even when the database does
+    /// not answer at all: the work runs under that deadline as a whole, and each of
+    /// its database calls under the query timeout.
     public func publish(_ message: ByteBuffer, to endpoint: GPollEndpoint) async throws {
+        let limit = configuration.publishTimeout
+        let deadline = ContinuousClock.now + limit
+        do {
+            try await withDeadline(limit) { try await self.publishAndWait(message, to: endpoint, until: deadline) }
+        } catch is DeadlinePassed {
+            throw GPollClusterError.publishNotAnswered(within: limit)
+        }
+    }
+
+    private func publishAndWait(_ message: ByteBuffer, to endpoint: GPollEndpoint, until deadline: ContinuousClock.Instant) async throws {
         let path = endpoint.path
         let seq: Int64 = try await withDatabase { connection in
             let rows = try await connection.query(
@@ -230,13 +260,13 @@ public final class GPollClusterNode: Service, GPollAdminPublisher {
             throw GPollClusterError.unknownEndpoint(path)
         }
         wake.yield()
-        try await waitUntilApplied(seq, at: path)
+        try await waitUntilApplied(seq, at: path, until: deadline)
     }
 
-    private func waitUntilApplied(_ seq: Int64, at path: String) async throws {
-        let deadline = ContinuousClock.now + configuration.publishTimeout
+    private func waitUntilApplied(_ seq: Int64, at path: String, until deadline: ContinuousClock.Instant) async throws {
         let window = configuration.livenessWindow.seconds
         while true {
+            try Task.checkCancellation()  // the publish was answered 503 meanwhile
             let lagging: Int64 = try await withDatabase { connection in
                 let rows = try await connection.query(
                     """
@@ -275,23 +305,53 @@ public final class GPollClusterNode: Service, GPollAdminPublisher {
     private func listenLoop() async {
         while !Task.isCancelled {
             if let connection = try? await PostgresConnection.connect(
-                on: group.any(), configuration: configuration.database.connectionConfiguration, id: 2, logger: logger
+                on: group.any(), configuration: connectionConfiguration, id: 2, logger: logger
             ) {
-                await withTaskCancellationHandler {
-                    _ = try? await connection.listen(on: GPollCluster.channel) { notifications in
-                        self.wake.yield()
-                        for try await notification in notifications {
-                            if notification.payload == "applied" { self.appliedSignal.signal() } else { self.wake.yield() }
+                let reason = await withTaskGroup(of: String.self) { group in
+                    group.addTask {
+                        do {
+                            try await connection.listen(on: GPollCluster.channel) { notifications in
+                                self.wake.yield()
+                                for try await notification in notifications {
+                                    if notification.payload == "applied" { self.appliedSignal.signal() } else { self.wake.yield() }
+                                }
+                            }
+                            return "the notifications ended"
+                        } catch {
+                            return String(reflecting: error)
                         }
                     }
-                } onCancel: {
-                    let _: EventLoopFuture<Void> = connection.close()
+                    group.addTask { await self.watch(connection) }
+                    // Whichever ends first (the connection broke, it stopped answering, or
+                    // this node is leaving): closing the connection ends the other.
+                    let first = await group.next() ?? ""
+                    group.cancelAll()
+                    try? await connection.close()
+                    return first
                 }
-                try? await connection.close()
-                if !Task.isCancelled { logger.warning("LISTEN connection lost; the fallback poll carries on") }
+                if !Task.isCancelled { logger.warning("LISTEN connection lost; the fallback poll carries on", metadata: ["error": "\(reason)"]) }
             }
             guard (try? await Task.sleep(for: .seconds(1))) != nil else { return }
         }
+    }
+
+    /// A LISTEN connection only receives, so a database that froze (or a link that
+    /// died without a reset) would leave it waiting silently, and the LISTEN
+    /// statement itself could hang. Every heartbeat interval this asks `SELECT 1`
+    /// on it under the query timeout; returns why when that fails, or when cancelled.
+    private func watch(_ connection: PostgresConnection) async -> String {
+        while (try? await Task.sleep(for: configuration.heartbeatInterval)) != nil {
+            do {
+                try await withDeadline(configuration.queryTimeout) {
+                    _ = try await connection.query("SELECT 1", logger: self.logger)
+                }
+            } catch is DeadlinePassed {
+                return "\(GPollClusterError.databaseDidNotAnswer(within: configuration.queryTimeout))"
+            } catch {
+                return String(reflecting: error)
+            }
+        }
+        return "cancelled"
     }
 
     private func fallbackLoop() async {
@@ -322,9 +382,15 @@ public final class GPollClusterNode: Service, GPollAdminPublisher {
 
     // MARK: The database
 
-    /// Runs `body` on the shared connection; notes whether the database answered,
-    /// and logs each change between reachable and lost once.
-    private func withDatabase<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
+    /// Runs `body` on the shared connection, within the query timeout; notes
+    /// whether the database answered, and logs each change between reachable and
+    /// lost once. Every database call of the node except LISTEN goes through here.
+    ///
+    /// A body that has not returned by ``GPollClusterConfiguration/queryTimeout``
+    /// (a frozen database answers nothing, and its connections stay open) is given
+    /// up: the connection is closed, which fails the stuck query and every one
+    /// queued behind it, and the next call connects anew.
+    private func withDatabase<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
         let connection: PostgresConnection
         do {
             connection = try await link.connection()
@@ -333,11 +399,20 @@ public final class GPollClusterNode: Service, GPollAdminPublisher {
             throw error
         }
         do {
-            let result = try await body(connection)
+            let result = try await withDeadline(configuration.queryTimeout) { try await body(connection) }
             noteReachable(true, error: nil)
             return result
         } catch let error as PSQLError where error.code == .server {
             noteReachable(true, error: nil)  // the database answered; the statement failed
+            throw error
+        } catch is CancellationError {
+            throw CancellationError()  // the caller is going: says nothing about the database
+        } catch is DeadlinePassed {
+            // Noted before the close, which fails the calls queued on this connection:
+            // the log names the timeout, not the closed connection that follows from it.
+            let error = GPollClusterError.databaseDidNotAnswer(within: configuration.queryTimeout)
+            noteReachable(false, error: error)
+            await link.discard(connection)
             throw error
         } catch {
             await link.discard(connection)
@@ -353,6 +428,7 @@ public final class GPollClusterNode: Service, GPollAdminPublisher {
             logger.notice("database reachable: catching up in order", metadata: ["gpoll.database": "\(configuration.database)"])
             wake.yield()
         } else {
+            // A timeout reads "database did not answer within 5.0 s" (GPollClusterError's description).
             logger.error("database unreachable: no messages in or out until it returns", metadata: [
                 "gpoll.database": "\(configuration.database)", "error": "\(error.map { String(reflecting: $0) } ?? "?")",
             ])
@@ -363,11 +439,18 @@ public final class GPollClusterNode: Service, GPollAdminPublisher {
 public enum GPollClusterError: Error, CustomStringConvertible, Sendable {
     case unknownEndpoint(String)
     case publishTimedOut(seq: Int64, laggingNodes: Int)
+    /// The publish was not through (written and applied) within the publish timeout,
+    /// the database slow or frozen meanwhile. The message may still be written later.
+    case publishNotAnswered(within: Duration)
+    /// A database call passed the query timeout; its connection was closed.
+    case databaseDidNotAnswer(within: Duration)
 
     public var description: String {
         switch self {
         case .unknownEndpoint(let path): return "the bus has no endpoint \(path)"
         case .publishTimedOut(let seq, let lagging): return "message \(seq) not applied by \(lagging) live node(s) in time"
+        case .publishNotAnswered(let limit): return "the publish was not through (written and applied by every live node) within \(limit.seconds) s"
+        case .databaseDidNotAnswer(let limit): return "database did not answer within \(limit.seconds) s"
         }
     }
 }

@@ -27,11 +27,13 @@ public struct GPollServerSettings: Sendable {
 
     /// The cluster settings, as read; GPollCluster parses the database URL.
     public struct Cluster: Sendable, Hashable {
-        /// `postgres://user[:password]@host[:port]/db` (a secret: it may hold a password).
+        /// `postgres://user[:password]@host[:port]/db[?sslmode=…&sslrootcert=…]` (a secret: it may hold a password).
         public var url: String
         public var nodeName: String
         public var nodePrefix: UInt32
         public var retention: Duration
+        /// A database call not answered within this is given up (GPollClusterConfiguration.queryTimeout).
+        public var queryTimeout: Duration
     }
 
     public enum LogFormat: String, Sendable, CaseIterable {
@@ -81,10 +83,11 @@ public struct GPollServerSettings: Sendable {
     public static let noAdvertise = Setting(name: "no-advertise", help: "Answer handshakes with the gpoll/1 object {\"client-id\":\"...\"} alone, advertising no version, T, B, E or extensions.")
     public static let corsOrigin = Setting(name: "cors-origin", help: "Let pages of this origin (e.g. https://example.com) read the gpoll listener's answers (CORS); repeat for more, or '*' for any (in the environment: comma-separated; in the file: an array). (default: none, no CORS headers)")
     public static let demo = Setting(name: "demo", help: "Serve the demo chat at / and gpoll.js at /gpoll.js on the gpoll listener, with a size- and rate-limited POST /demo/publish. (default: off)")
-    public static let cluster = Setting(name: "cluster", help: "Serve the endpoints as one node of a cluster whose bus is this PostgreSQL database (postgres://user[:password]@host[:port]/db). (default: none, a server alone)")
+    public static let cluster = Setting(name: "cluster", help: "Serve the endpoints as one node of a cluster whose bus is this PostgreSQL database (postgres://user[:password]@host[:port]/db, TLS by libpq's ?sslmode=disable|prefer|require|verify-full&sslrootcert=ca.pem). (default: none, a server alone)")
     public static let nodeName = Setting(name: "node-name", help: "With cluster: this node's name, unique in the cluster.")
     public static let nodePrefix = Setting(name: "node-prefix", help: "With cluster: the routine id (the number before '$') of every id this node hands out; unique in the cluster, the proxy routes polls by it. (default: 0)")
     public static let clusterRetention = Setting(name: "cluster-retention", help: "With cluster: keep a message row this many seconds after every live node applied it; a node away longer evicts its clients when it returns. (default: 60)")
+    public static let clusterQueryTimeout = Setting(name: "cluster-query-timeout", help: "With cluster: a database call not answered within this many seconds is given up, its connection closed, and the database counted as lost (/readyz 503) until a call succeeds; a frozen database cannot stall the node. (default: 5)")
     public static let shutdownGrace = Setting(name: "shutdown-grace", help: "Seconds a graceful shutdown waits for responses in flight before it closes every connection. (default: 5)")
     public static let logLevel = Setting(name: "log-level", help: "trace, debug, info, notice, warning, error or critical. (default: info)")
     public static let logFormat = Setting(name: "log-format", help: "text, or json for one JSON object per line. (default: text)")
@@ -93,7 +96,8 @@ public struct GPollServerSettings: Sendable {
     public static let all: [Setting] = [
         config, host, port, endpoint, clientBuffer, routineMaxClients, pollTimeout, idleExpiry, maxClients,
         tlsCert, tlsKey, adminHost, adminPort, adminToken, noAdmin, maxMessageBytes, noAck, noAdvertise,
-        corsOrigin, demo, cluster, nodeName, nodePrefix, clusterRetention, shutdownGrace, logLevel, logFormat,
+        corsOrigin, demo, cluster, nodeName, nodePrefix, clusterRetention,
+        clusterQueryTimeout, shutdownGrace, logLevel, logFormat,
     ]
 
     /// The default E for a poll timeout T: the Spec's deployment advice (section 14),
@@ -189,6 +193,8 @@ public struct GPollServerSettings: Sendable {
         let nodeName = await reading.string(Self.nodeName)
         let nodePrefix = await reading.int(Self.nodePrefix) ?? 0
         let clusterRetention = await reading.seconds(Self.clusterRetention) ?? .seconds(60)
+        // GPollClusterConfiguration's default; GPollServer does not depend on GPollCluster.
+        let clusterQueryTimeout = await reading.seconds(Self.clusterQueryTimeout) ?? .seconds(5)
         let shutdownGrace = await reading.seconds(Self.shutdownGrace) ?? .seconds(5)
         let logLevelName = await reading.string(Self.logLevel) ?? "info"
         let logFormatName = await reading.string(Self.logFormat) ?? "text"
@@ -232,6 +238,7 @@ public struct GPollServerSettings: Sendable {
         }
         check((0...999_999_999).contains(nodePrefix), Self.nodePrefix, "must be between 0 and 999999999 (at most nine digits)", got: nodePrefix)
         check(clusterRetention >= .zero, Self.clusterRetention, "must be 0 or more seconds", got: nil)
+        check(clusterQueryTimeout > .zero, Self.clusterQueryTimeout, "must be more than 0 seconds", got: nil)
         var cors: CORSPolicy?
         if !corsOrigins.isEmpty {
             do { cors = try CORSPolicy(allowing: corsOrigins) } catch let error as GPollConfigurationError {
@@ -276,7 +283,8 @@ public struct GPollServerSettings: Sendable {
             file: file,
             idleExpiryIsDefault: idleExpirySetting == nil,
             clientLimitIsDefault: maxClientsSetting == nil,
-            cluster: clusterURL.map { Cluster(url: $0, nodeName: nodeName ?? "", nodePrefix: UInt32(exactly: nodePrefix) ?? 0, retention: clusterRetention) }
+            cluster: clusterURL.map { Cluster(url: $0, nodeName: nodeName ?? "", nodePrefix: UInt32(exactly: nodePrefix) ?? 0,
+                                                retention: clusterRetention, queryTimeout: clusterQueryTimeout) }
         )
     }
 
@@ -309,7 +317,7 @@ public struct GPollServerSettings: Sendable {
         }
         metadata["gpoll.cors_origins"] = "\(server.cors.map { $0.allowsAnyOrigin ? "*" : $0.origins.sorted().joined(separator: ",") } ?? "none")"
         metadata["gpoll.demo"] = "\(server.demo != nil)"
-        metadata["gpoll.cluster"] = "\(cluster.map { "node \($0.nodeName), prefix \($0.nodePrefix), retention \(seconds($0.retention))" } ?? "off")"
+        metadata["gpoll.cluster"] = "\(cluster.map { "node \($0.nodeName), prefix \($0.nodePrefix), retention \(seconds($0.retention)), query timeout \(seconds($0.queryTimeout))" } ?? "off")"
         if let file { metadata["gpoll.settings_file"] = "\(file)" }
         return metadata
     }

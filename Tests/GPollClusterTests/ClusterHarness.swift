@@ -191,13 +191,14 @@ final class ClusterClient: Sendable {
     }
 }
 
-/// A PostgreSQL server for one test, and the nodes on it; everything stopped at the end.
-func withCluster<T>(nodes count: Int, _ body: (PostgresServer, [NodeProcess]) async throws -> T) async throws -> T {
+/// A PostgreSQL server for one test, and the nodes on it (each given `extra`
+/// arguments too); everything stopped at the end.
+func withCluster<T>(nodes count: Int, extra: [String] = [], _ body: (PostgresServer, [NodeProcess]) async throws -> T) async throws -> T {
     let database = try await PostgresServer.start()
     var nodes: [NodeProcess] = []
     do {
         for index in 1...count {
-            nodes.append(try await NodeProcess.start(name: "node\(index)", prefix: UInt32(index), database: database.url))
+            nodes.append(try await NodeProcess.start(name: "node\(index)", prefix: UInt32(index), database: database.url, extra: extra))
         }
         let result = try await body(database, nodes)
         for node in nodes { await node.stop() }
@@ -208,6 +209,21 @@ func withCluster<T>(nodes count: Int, _ body: (PostgresServer, [NodeProcess]) as
         await database.stop()
         throw error
     }
+}
+
+/// The status of the node's `GET /readyz` (200 ready, 503 not), or nil if it did not answer.
+func readiness(_ node: NodeProcess) async -> Int? {
+    try? await httpRequest(port: node.adminPort, target: "/readyz", within: .seconds(10)).status
+}
+
+/// Whether `condition` held within `limit`, looked at every 100 ms.
+func eventually(within limit: Duration = .seconds(60), _ condition: () async -> Bool) async -> Bool {
+    let deadline = ContinuousClock.now + limit
+    while ContinuousClock.now < deadline {
+        if await condition() { return true }
+        try? await Task.sleep(for: .milliseconds(100))
+    }
+    return await condition()
 }
 
 /// The messages of a run, named by their index so that order is visible in a failure.

@@ -133,13 +133,86 @@ struct ClusterTests {
             }
             for node in nodes {
                 #expect(node.logLines.contains { $0.contains("database unreachable") }, "\(node.name) never logged the loss")
-                #expect(node.logLines.contains { $0.contains("database reachable") }, "\(node.name) never logged the return")
+                // After the loss (the node logs the same line when it first connects).
+                let returned = await eventually(within: .seconds(10)) {
+                    let lines = node.logLines
+                    guard let lost = lines.firstIndex(where: { $0.contains("database unreachable") }) else { return false }
+                    return lines[lost...].contains { $0.contains("database reachable") }
+                }
+                #expect(returned, "\(node.name) never logged the return")
             }
         }
     }
 }
 
 extension ClusterTests {
+    @Test("PostgreSQL frozen (SIGSTOP: connections open, no answers): the nodes say so within the query timeout and a publish is answered; after SIGCONT every client gets every message once, in order")
+    func databaseFrozen() async throws {
+        let queryTimeout = 2
+        try await withCluster(nodes: 2, extra: ["--cluster-query-timeout", String(queryTimeout)]) { database, nodes in
+            let route = Self.router(nodes)
+            var clients: [ClusterClient] = []
+            for node in nodes {
+                let client = ClusterClient()
+                try await client.start(handshakePort: node.port, pollPort: route)
+                clients.append(client)
+            }
+            defer { for client in clients { client.stop() } }
+
+            let before = messages(0..<10), after = messages(10..<20)
+            for (index, message) in before.enumerated() {
+                #expect(await publish(message, adminPort: nodes[index % 2].adminPort), "publish \(message) was not answered 204")
+            }
+
+            let stopped = database.freeze()
+            defer { database.thaw() }  // whatever happens below, PostgreSQL runs again
+            #expect(stopped.count > 1, "froze \(stopped) (the postmaster and its children)")
+            // At once, before the node noticed: its statement goes out on the open connection
+            // and gets no answer. It is answered (503), not left hanging: the request's own
+            // limit is far beyond the publish timeout (10 s).
+            let frozenPublish = try await httpRequest(port: nodes[0].adminPort, method: "POST", target: "/publish",
+                                                      body: Array("frozen".utf8), within: .seconds(60))
+            #expect(frozenPublish.status == 503)
+            for node in nodes {
+                let unready = await eventually { await readiness(node) == 503 }
+                #expect(unready, "\(node.name)'s /readyz never turned 503 while the database was frozen")
+                // The line may follow the readiness it explains by a moment.
+                let logged = await eventually(within: .seconds(10)) {
+                    node.logLines.contains { $0.contains("database unreachable") && $0.contains("did not answer within \(queryTimeout).0 s") }
+                }
+                #expect(logged, "\(node.name) did not log the timeout:\n\(node.logLines.suffix(20).joined(separator: "\n"))")
+            }
+            database.thaw()
+            for node in nodes {
+                let ready = await eventually { await readiness(node) == 200 }
+                #expect(ready, "\(node.name)'s /readyz never came back to 200 after the database thawed")
+                // After the loss (the node logs the same line when it first connects).
+                let returned = await eventually(within: .seconds(10)) {
+                    let lines = node.logLines
+                    guard let lost = lines.firstIndex(where: { $0.contains("database unreachable") }) else { return false }
+                    return lines[lost...].contains { $0.contains("database reachable") }
+                }
+                #expect(returned, "\(node.name) never logged the return")
+            }
+            for (index, message) in after.enumerated() {
+                #expect(await publish(message, adminPort: nodes[index % 2].adminPort), "publish \(message) was not answered 204")
+            }
+
+            for (client, node) in zip(clients, nodes) {
+                let complete = await client.wait { $0.received.last == after.last }
+                let received = client.record.received
+                #expect(complete, "a client of \(node.name) ended at \(received.last ?? "nothing")")
+                // The publish answered 503 may still have been written (its statement was in the
+                // frozen backend's socket, run when it woke): then once, like any other message.
+                #expect(received.filter { $0 != "frozen" } == before + after, "client of \(node.name)")
+                #expect(received.filter { $0 == "frozen" }.count <= 1, "client of \(node.name)")
+                #expect(client.record.ids.count == 1, "client of \(node.name) registered again: \(client.record.reasons)")
+            }
+            // One order on every node, the 503 publish included if it was written.
+            #expect(clients[0].record.received == clients[1].record.received)
+        }
+    }
+
     @Test("a node away longer than the retention: the rows it missed are pruned, so it evicts its clients, who register again; no gap goes unnoticed")
     func awayPastRetention() async throws {
         let database = try await PostgresServer.start()
@@ -216,6 +289,12 @@ struct ClusterCommandTests {
         (["--cluster", "postgres://u@db:5432/gpoll"], "node-name is needed with cluster"),
         (["--node-name", "a"], "node-name needs cluster"),
         (["--cluster", "postgres://u@db/gpoll", "--node-name", "a", "--node-prefix", "1000000000"], "node-prefix must be between 0 and 999999999"),
+        (["--cluster", "postgres://u@db/gpoll", "--node-name", "a", "--cluster-query-timeout", "0"], "cluster-query-timeout must be more than 0 seconds"),
+        (["--cluster", "postgres://u@db/gpoll?sslmode=verify", "--node-name", "a"], "sslmode must be one of disable, prefer, require, verify-full (got 'verify')"),
+        (["--cluster", "postgres://u@db/gpoll?ssl=true", "--node-name", "a"], "unknown parameter 'ssl'"),
+        (["--cluster", "postgres://u@db/gpoll?sslmode=require&sslrootcert=/ca.pem", "--node-name", "a"], "sslrootcert is used with sslmode=verify-full only"),
+        (["--cluster", "postgres://u@db/gpoll?sslmode=verify-full&sslrootcert=/nonexistent/ca.pem", "--node-name", "a"],
+         "sslrootcert '/nonexistent/ca.pem' is not a readable PEM file"),
     ])
     func badArguments(arguments: [String], expected: String) async throws {
         let (status, output) = try await Self.run(arguments)
@@ -231,5 +310,58 @@ struct ClusterCommandTests {
         #expect(output.contains("could not join the cluster"), "\(output)")
         #expect(!output.contains("gpoll listener started"))
         #expect(!output.contains("Assertion failed") && !output.contains("Fatal error"), "\(output)")
+    }
+}
+
+/// TLS to the bus, by libpq's URL parameters, against a PostgreSQL with `ssl=on`.
+@Suite(.serialized, .enabled(if: PostgresServer.binaryDirectory != nil, "needs PostgreSQL 15 (apt-get install postgresql)"))
+struct ClusterTLSTests {
+    @Test("sslmode=prefer, require and verify-full (sslrootcert: the server's certificate) carry the cluster over TLS; verify-full against a root that did not sign the server's certificate does not join, and says why")
+    func tls() async throws {
+        let database = try await PostgresServer.start(tls: true)
+        var nodes: [NodeProcess] = []
+        do {
+            let certificate = try #require(database.certificatePath)
+            for (index, parameters) in ["sslmode=prefer", "sslmode=require", "sslmode=verify-full&sslrootcert=\(certificate)"].enumerated() {
+                nodes.append(try await NodeProcess.start(name: "node\(index + 1)", prefix: UInt32(index + 1), database: database.url + "?" + parameters))
+            }
+            let route = ClusterTests.router(nodes)
+            var clients: [ClusterClient] = []
+            for node in nodes {
+                let client = ClusterClient()
+                try await client.start(handshakePort: node.port, pollPort: route)
+                clients.append(client)
+            }
+            defer { for client in clients { client.stop() } }
+            for (index, message) in messages(0..<10).enumerated() {
+                #expect(await publish(message, adminPort: nodes[index % 3].adminPort), "publish \(message) was not answered 204")
+            }
+            for (client, node) in zip(clients, nodes) {
+                #expect(await client.wait { $0.received.count >= 10 }, "a client of \(node.name) got \(client.record.received.count) of 10")
+                #expect(client.record.received == messages(0..<10), "client of \(node.name)")
+            }
+            // Every connection of the nodes (two each: queries and LISTEN) is TLS; psql's own is left out.
+            let others = "FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) WHERE a.backend_type = 'client backend' AND a.pid <> pg_backend_pid()"
+            #expect(try await database.query("SELECT count(*) \(others) AND s.ssl") == "6")
+            #expect(try await database.query("SELECT count(*) \(others) AND NOT s.ssl") == "0")
+
+            // A root that did not sign the server's certificate: no connection, and the log says why.
+            try await PostgresServer.makeSelfSignedCertificate(in: database.directory, name: "stranger")
+            let binary = try #require(gpollServerBinary)
+            let refused = try await Program.run(binary, [
+                "--port", "0", "--admin-port", "0", "--node-name", "node4", "--node-prefix", "4",
+                "--cluster", database.url + "?sslmode=verify-full&sslrootcert=\(database.directory)/stranger.crt",
+            ], timeout: .seconds(60), standardError: .combinedWithOutput)
+            #expect(refused.status != .exited(0) && !refused.timedOut, "\(refused.stdout)")
+            #expect(refused.stdout.contains("could not join the cluster"), "\(refused.stdout)")
+            #expect(refused.stdout.contains("CERTIFICATE_VERIFY_FAILED") && refused.stdout.contains("signed by sslrootcert"), "\(refused.stdout)")
+            #expect(!refused.stdout.contains("gpoll listener started"))
+        } catch {
+            for node in nodes { await node.kill() }
+            await database.stop()
+            throw error
+        }
+        for node in nodes { await node.stop() }
+        await database.stop()
     }
 }

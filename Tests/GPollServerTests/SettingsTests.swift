@@ -128,6 +128,7 @@ struct SettingsTests {
         (Settings.maxMessageBytes, "-1", "-5"),
         (Settings.noAck, "maybe", #""no""#),
         (Settings.noAdvertise, "perhaps", #""true""#),
+        (Settings.clusterQueryTimeout, "0", "-1"),
         (Settings.shutdownGrace, "-1", #""later""#),
         (Settings.logLevel, "loud", #""loud""#),
         (Settings.logFormat, "xml", #""xml""#),
@@ -154,6 +155,23 @@ struct SettingsTests {
         for (setting, content) in cases {
             let problems = await Self.problems(flags: [setting: .init(content, isSecret: false)])
             #expect(problems.contains(setting.flag), "\(setting.name): \(problems)")
+        }
+    }
+
+    @Test("cluster-query-timeout: 5 s by default, from every source, in the start line; 0 or less refused")
+    func clusterQueryTimeout() async throws {
+        let cluster = ["GPOLL_CLUSTER": "postgres://u@db/gpoll", "GPOLL_NODE_NAME": "a"]
+        let standard = try await Self.read(environment: cluster)
+        #expect(standard.cluster?.queryTimeout == .seconds(5))
+        let set = try await Self.read(environment: cluster.merging(["GPOLL_CLUSTER_QUERY_TIMEOUT": "2.5"]) { $1 })
+        #expect(set.cluster?.queryTimeout == .milliseconds(2500))
+        #expect(set.summary["gpoll.cluster"]?.description.contains("query timeout 2.5") == true, "\(set.summary)")
+        let file = try SettingsFile(#"{"cluster-query-timeout": 1}"#)
+        let fromFile = try await Self.read(environment: cluster.merging(["GPOLL_CONFIG": file.path]) { $1 })
+        #expect(fromFile.cluster?.queryTimeout == .seconds(1))
+        for bad in ["0", "-3", "soon"] {
+            let problems = await Self.problems(environment: cluster.merging(["GPOLL_CLUSTER_QUERY_TIMEOUT": bad]) { $1 })
+            #expect(problems.contains("cluster-query-timeout must be") && problems.contains("GPOLL_CLUSTER_QUERY_TIMEOUT"), "\(bad): \(problems)")
         }
     }
 
