@@ -45,9 +45,13 @@ public enum FileDescriptorLimit {
         guard let directory = opendir("/proc/self/fd") else { return nil }
         defer { closedir(directory) }
         var count = 0
+        // The name is read in place: readdir's records are only as long as their name,
+        // so copying a whole `dirent` (`entry.pointee`) reads past the last record,
+        // which crashed the server when that record ended at the end of a page.
+        let nameOffset = MemoryLayout<dirent>.offset(of: \dirent.d_name)!
         while let entry = readdir(directory) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { Array($0.prefix(while: { $0 != 0 })) }
-            if name != Array(".".utf8), name != Array("..".utf8) { count += 1 }
+            let name = UnsafeRawPointer(entry).advanced(by: nameOffset).assumingMemoryBound(to: CChar.self)
+            if strcmp(name, ".") != 0, strcmp(name, "..") != 0 { count += 1 }
         }
         return count - 1
     }
