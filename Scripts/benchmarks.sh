@@ -207,7 +207,7 @@ f = lambda v, spec: "?" if v is None else format(v, spec)
 print(f"{name}: {r['deliveriesPerSecond']:.0f} deliveries/s  p99 {l['p99']:.1f} ms  "
       f"CPU {f(s.get('cpuMicrosecondsPerDelivery'), '.2f')} us/delivery  {f(s.get('bytesPerWaitingPoll'), '.0f')} B/waiting poll  "
       f"handshakes/s {r['handshakesPerSecond']:.0f}  lost {r['clientsLost']}  missing {r['missingDeliveries']}  errors {r['errors']}  "
-      f"others {f(s.get('otherCores'), '.2f')} cores  load1 {load}  {'PASS' if r['passed'] else 'FAIL: ' + str(r.get('failure'))}")
+      f"others {f(s.get('otherCores'), '.2f')} cores  load1 {load}  {'PASS' if r['passed'] else 'FAIL: ' + (r.get('failure') or 'clients lost or messages missing')}")
 PY
         done
     done
