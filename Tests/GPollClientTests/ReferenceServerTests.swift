@@ -116,8 +116,8 @@ struct ReferenceServerTests {
         let reference = try await ReferenceServer.start()
         let client = try GPollClient(endpoint: reference.url)
         let iteration = Task { try await collect(client, until: { _ in false }) }
-        // Wait until the poll waits at the server.
-        let deadline = ContinuousClock.now + .seconds(20)
+        // Wait until the poll waits at the server (90 s: a bound for a hang, see ScriptedServer).
+        let deadline = ContinuousClock.now + .seconds(90)
         while reference.endpoint.waitingPollCount == 0, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
         #expect(reference.endpoint.waitingPollCount == 1)
         await client.close()

@@ -94,7 +94,9 @@ final class ScriptedServer: Sendable {
     }
 
     /// Waits (by polling the record, at most `timeout`) until `count` requests arrived.
-    func waitForRequests(_ count: Int, timeout: Duration = .seconds(20)) async throws {
+    /// `timeout` bounds a hang, not a speed: a fresh-clone CI run saw the whole test
+    /// process make no progress for 40 s while the stress tier opened its 10,000 connections.
+    func waitForRequests(_ count: Int, timeout: Duration = .seconds(90)) async throws {
         let deadline = ContinuousClock.now + timeout
         while requests.count < count {
             if ContinuousClock.now > deadline { throw ScriptedServerError.timedOut("waiting for \(count) requests, got \(requests.count)") }
@@ -102,7 +104,7 @@ final class ScriptedServer: Sendable {
         }
     }
 
-    func waitForClosedConnections(_ count: Int, timeout: Duration = .seconds(20)) async throws {
+    func waitForClosedConnections(_ count: Int, timeout: Duration = .seconds(90)) async throws {
         let deadline = ContinuousClock.now + timeout
         while closedConnections < count {
             if ContinuousClock.now > deadline { throw ScriptedServerError.timedOut("waiting for \(count) closed connections") }

@@ -7,7 +7,9 @@ import Testing
 
 /// The stress tier through the gpoll-conform binary: stress/001 holds 10,000
 /// connections on each side, more than one process's file limit holds for both, so
-/// the tester runs in a process of its own here.
+/// the tester runs in a process of its own here. The test command runs this suite
+/// alone, after the others (README, "Test"): beside them on two cores it starved the
+/// whole test process.
 @Suite(.serialized) struct StressTests {
     init() {
         // The fake server here holds 10,000 connections (the binary raises its own limit).
